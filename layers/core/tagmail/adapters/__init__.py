@@ -1,0 +1,1 @@
+"""Adapters to AWS and other services; only tagmail.bootstrap wires them in."""

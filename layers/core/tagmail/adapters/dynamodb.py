@@ -1,0 +1,306 @@
+"""DynamoDB through pynamodb: item models bound to table names at run time, and the repositories."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from pynamodb.attributes import (
+    BooleanAttribute,
+    MapAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+    UTCDateTimeAttribute,
+    VersionAttribute,
+)
+from pynamodb.exceptions import PutError, PynamoDBException
+from pynamodb.models import Model
+
+from tagmail.config import Config
+from tagmail.domain.projects import ApiKey, KeyKind, Project
+from tagmail.domain.tracking import StoredEvent, TrackingMessage
+from tagmail.domain.users import UserProfile, shard_of
+from tagmail.errors import DependencyUnavailable
+
+
+class ProjectItem(Model):
+    project_id = UnicodeAttribute(hash_key=True)
+    name = UnicodeAttribute()
+    enabled = BooleanAttribute(default=True)
+    created_at = UTCDateTimeAttribute()
+
+
+class ApiKeyItem(Model):
+    key_hash = UnicodeAttribute(hash_key=True)
+    project_id = UnicodeAttribute()
+    kind = UnicodeAttribute()
+    created_at = UTCDateTimeAttribute()
+
+
+class UserItem(Model):
+    pk = UnicodeAttribute(hash_key=True)
+    project_id = UnicodeAttribute()
+    user_id = UnicodeAttribute()
+    kind = UnicodeAttribute()
+    created_at = UTCDateTimeAttribute()
+    updated_at = UTCDateTimeAttribute()
+    email = UnicodeAttribute(null=True)
+    email_canonical = UnicodeAttribute(null=True)
+    # Only mailable profiles are in the e-mail and shard indexes (a sparse index costs nothing for
+    # the others).
+    email_key = UnicodeAttribute(null=True)
+    project_shard = UnicodeAttribute(null=True)
+    subscription = BooleanAttribute(null=True)
+    subscription_changed_at = UTCDateTimeAttribute(null=True)
+    locale = UnicodeAttribute(null=True)
+    timezone = UnicodeAttribute(null=True)
+    traits = MapAttribute(null=True)  # type: ignore[no-untyped-call,var-annotated]
+    identified_at = UTCDateTimeAttribute(null=True)
+    alias_of = UnicodeAttribute(null=True)
+    version = VersionAttribute()
+
+
+class EventItem(Model):
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    project_id = UnicodeAttribute()
+    type = UnicodeAttribute()
+    message_id = UnicodeAttribute()
+    user_id = UnicodeAttribute(null=True)
+    anonymous_id = UnicodeAttribute(null=True)
+    event = UnicodeAttribute(null=True)
+    name = UnicodeAttribute(null=True)
+    ts = UnicodeAttribute()
+    received_at = UnicodeAttribute()
+    # Properties, traits and context as JSON text: any shape a client sends is storable.
+    payload = UnicodeAttribute()
+    expires_at = NumberAttribute()
+
+
+M = TypeVar("M", bound=Model)
+
+
+@dataclass(frozen=True)
+class Tables:
+    projects: type[ProjectItem]
+    api_keys: type[ApiKeyItem]
+    users: type[UserItem]
+    events: type[EventItem]
+
+
+def bind_tables(config: Config) -> Tables:
+    """Subclass each item model with a Meta naming its table (table names are known only at run time)."""
+
+    def bind(model: type[M], table_name: str) -> type[M]:
+        meta = type(
+            "Meta",
+            (),
+            {
+                "table_name": table_name,
+                "region": config.region,
+                "host": config.aws_endpoint_url,
+                "connect_timeout_seconds": 2,
+                "read_timeout_seconds": 5,
+                "max_retry_attempts": 3,
+            },
+        )
+        return type(model.__name__, (model,), {"Meta": meta})
+
+    return Tables(
+        projects=bind(ProjectItem, config.projects_table),
+        api_keys=bind(ApiKeyItem, config.api_keys_table),
+        users=bind(UserItem, config.users_table),
+        events=bind(EventItem, config.events_table),
+    )
+
+
+def _unavailable(exc: Exception) -> DependencyUnavailable:
+    return DependencyUnavailable(f"DynamoDB request failed: {type(exc).__name__}")
+
+
+def _is_condition_failure(exc: PynamoDBException) -> bool:
+    return exc.cause_response_code == "ConditionalCheckFailedException"
+
+
+class DynamoProjects:
+    def __init__(self, model: type[ProjectItem]) -> None:
+        self._model = model
+
+    def get(self, project_id: str) -> Project | None:
+        try:
+            item = self._model.get(project_id)
+        except self._model.DoesNotExist:
+            return None
+        except PynamoDBException as exc:
+            raise _unavailable(exc) from exc
+        return Project(project_id=item.project_id, name=item.name, enabled=item.enabled, created_at=item.created_at)
+
+    def add(self, project: Project) -> None:
+        item = self._model(
+            project.project_id, name=project.name, enabled=project.enabled, created_at=project.created_at
+        )
+        try:
+            item.save(condition=self._model.project_id.does_not_exist())
+        except PynamoDBException as exc:
+            raise _unavailable(exc) from exc
+
+
+class DynamoApiKeys:
+    def __init__(self, model: type[ApiKeyItem]) -> None:
+        self._model = model
+
+    def get(self, key_hash: str) -> ApiKey | None:
+        try:
+            item = self._model.get(key_hash)
+        except self._model.DoesNotExist:
+            return None
+        except PynamoDBException as exc:
+            raise _unavailable(exc) from exc
+        return ApiKey(
+            key_hash=item.key_hash, project_id=item.project_id, kind=KeyKind(item.kind), created_at=item.created_at
+        )
+
+    def add(self, key: ApiKey) -> None:
+        item = self._model(key.key_hash, project_id=key.project_id, kind=key.kind.value, created_at=key.created_at)
+        try:
+            item.save(condition=self._model.key_hash.does_not_exist())
+        except PynamoDBException as exc:
+            raise _unavailable(exc) from exc
+
+
+class DynamoUsers:
+    def __init__(self, model: type[UserItem]) -> None:
+        self._model = model
+
+    def get(self, project_id: str, key: str, consistent: bool = False) -> UserProfile | None:
+        try:
+            item = self._model.get(f"{project_id}#{key}", consistent_read=consistent)
+        except self._model.DoesNotExist:
+            return None
+        except PynamoDBException as exc:
+            raise _unavailable(exc) from exc
+        return _profile_from_item(item)
+
+    def save(self, profile: UserProfile, expected: UserProfile | None) -> bool:
+        item = _item_from_profile(self._model, profile)
+        # VersionAttribute makes save() conditional on the revision we read (or on absence).
+        if expected is not None and expected.revision is not None:
+            item.version = expected.revision
+        try:
+            item.save()
+        except PutError as exc:
+            if _is_condition_failure(exc):
+                return False
+            raise _unavailable(exc) from exc
+        except PynamoDBException as exc:
+            raise _unavailable(exc) from exc
+        return True
+
+
+def _profile_from_item(item: UserItem) -> UserProfile:
+    return UserProfile(
+        project_id=item.project_id,
+        key=item.pk.split("#", 1)[1],
+        created_at=item.created_at,
+        updated_at=item.updated_at,
+        email=item.email,
+        email_canonical=item.email_canonical,
+        subscription=item.subscription,
+        subscription_changed_at=item.subscription_changed_at,
+        locale=item.locale,
+        timezone=item.timezone,
+        attributes=_traits_of(item),
+        identified_at=item.identified_at,
+        alias_of=item.alias_of,
+        revision=item.version,
+    )
+
+
+def _traits_of(item: UserItem) -> dict[str, Any]:
+    if item.traits is None:
+        return {}
+    return dict(_plain(item.traits.as_dict()))  # type: ignore[no-untyped-call]
+
+
+def _item_from_profile(model: type[UserItem], profile: UserProfile) -> UserItem:
+    mailable = profile.mailable_address
+    return model(
+        f"{profile.project_id}#{profile.key}",
+        project_id=profile.project_id,
+        user_id=profile.user_id,
+        kind="anonymous" if profile.is_anonymous else "user",
+        created_at=profile.created_at,
+        updated_at=profile.updated_at,
+        email=profile.email,
+        email_canonical=profile.email_canonical,
+        email_key=f"{profile.project_id}#{profile.email_canonical}" if mailable else None,
+        project_shard=f"{profile.project_id}#{shard_of(profile.key)}" if mailable else None,
+        subscription=profile.subscription,
+        subscription_changed_at=profile.subscription_changed_at,
+        locale=profile.locale,
+        timezone=profile.timezone,
+        traits=profile.attributes or None,
+        identified_at=profile.identified_at,
+        alias_of=profile.alias_of,
+    )
+
+
+def _plain(value: Any) -> Any:
+    """pynamodb returns DynamoDB numbers as float or Decimal; give templates plain ints where exact."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        return int(value)
+    return value
+
+
+class DynamoEvents:
+    def __init__(self, model: type[EventItem]) -> None:
+        self._model = model
+
+    def add_once(self, project_id: str, message: TrackingMessage, expires_at: datetime) -> bool:
+        item = self._model(
+            f"{project_id}#{message.actor}",
+            f"m:{message.message_id}",
+            project_id=project_id,
+            type=message.type.value,
+            message_id=message.message_id,
+            user_id=message.user_id,
+            anonymous_id=message.anonymous_id,
+            event=message.event,
+            name=message.name,
+            ts=_iso(message.timestamp),
+            received_at=_iso(message.received_at),
+            payload=json.dumps(message.payload, separators=(",", ":"), ensure_ascii=False),
+            expires_at=int(expires_at.timestamp()),
+        )
+        try:
+            item.save(condition=self._model.pk.does_not_exist())
+        except PutError as exc:
+            if _is_condition_failure(exc):
+                return False
+            raise _unavailable(exc) from exc
+        except PynamoDBException as exc:
+            raise _unavailable(exc) from exc
+        return True
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def stored_event_from_image(image: dict[str, Any]) -> StoredEvent:
+    """A stream record's NewImage (already deserialised to Python values) as a stored event."""
+    pk = str(image["pk"])
+    return StoredEvent(
+        project_id=str(image["project_id"]),
+        actor=pk.split("#", 1)[1],
+        message_id=str(image["message_id"]),
+        type=str(image["type"]),
+        event=image.get("event"),
+        ts=str(image["ts"]),
+    )

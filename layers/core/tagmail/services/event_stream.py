@@ -1,0 +1,15 @@
+"""Consuming stored events from the events table's stream (trigger evaluation starts here)."""
+
+from __future__ import annotations
+
+from tagmail.domain.tracking import StoredEvent
+from tagmail.observability import count, logger
+
+
+class EventStreamConsumer:
+    """Until trigger campaigns exist, every stored event is logged and counted, so the wiring from
+    the stream to this function is real and observable."""
+
+    def consume(self, stored: StoredEvent) -> None:
+        logger().debug("event received", project_id=stored.project_id, type=stored.type, event=stored.event)
+        count("StreamEventsConsumed")
