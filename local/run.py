@@ -1,0 +1,91 @@
+"""``make run``: the local stack on 127.0.0.1 until Ctrl-C or SIGTERM.
+
+Ports come from TAGMAIL_API_PORT (3000), TAGMAIL_MOTO_PORT (5000) and TAGMAIL_SANDBOX_PORT
+(3001). The facts people and tests need are printed and written to .tagmail/local.json.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import threading
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from local import logs
+from local.stack import LocalStack
+
+logger = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parent.parent
+FACTS_FILE = Path(".tagmail") / "local.json"
+
+
+def _port(name: str, default: int) -> int:
+    return int(os.environ.get(name) or default)
+
+
+def start_sandbox(port: int) -> tuple[str, dict[str, str]] | None:
+    """Start the Mailgun sandbox; returns (URL, its "mailgun" facts), or None while it is absent.
+
+    The sandbox is not written yet. When it is: start it here on 127.0.0.1:``port``, register
+    its stop in ``main``, and point the project's Mailgun settings at it.
+    """
+    del port
+    return None
+
+
+def write_facts(root: Path, facts: dict[str, Any]) -> Path:
+    path = root / FACTS_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(facts, indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+def main() -> int:
+    logs.configure()
+    stop = threading.Event()
+
+    def on_signal(number: int, frame: FrameType | None) -> None:
+        del frame
+        logger.info("stopping", extra={"signal": signal.Signals(number).name})
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+
+    stack = LocalStack(
+        ROOT,
+        api_port=_port("TAGMAIL_API_PORT", 3000),
+        moto_port=_port("TAGMAIL_MOTO_PORT", 5000),
+    )
+    with stack:
+        sandbox = start_sandbox(_port("TAGMAIL_SANDBOX_PORT", 3001))
+        project = stack.create_demo_project()
+        facts: dict[str, Any] = {
+            "api": stack.api_url,
+            "sandbox": sandbox[0] if sandbox else None,
+            "moto": stack.moto_url,
+            "project": project.as_dict(),
+        }
+        if sandbox:
+            facts["mailgun"] = sandbox[1]
+        path = write_facts(ROOT, facts)
+        print(
+            f"\ntagmail is running offline\n"
+            f"  tracking API   {stack.api_url}\n"
+            f"  site tag       {stack.api_url}/web/tag/\n"
+            f"  Mailgun sandbox {facts['sandbox'] or '(not available yet)'}\n"
+            f"  AWS (moto)     {stack.moto_url}\n"
+            f"  demo project   {project.id}\n"
+            f"  write key      {project.write_key}\n"
+            f"  admin key      {project.admin_key}\n"
+            f"  facts file     {path.relative_to(ROOT)}\n"
+            f"Press Ctrl-C to stop.\n",
+            flush=True,
+        )
+        stop.wait()
+    return 0
