@@ -37,6 +37,8 @@ def lambda_entry(handler: Handler) -> Handler:
         try:
             return handler(event, context)
         finally:
-            metrics().flush_metrics()
+            sink = metrics()
+            if sink.metric_set:  # an empty flush only warns
+                sink.flush_metrics()
 
     return wrapper  # type: ignore[return-value]

@@ -1,0 +1,131 @@
+"""The `sam build` output must work on its own: each function's code plus the built layer, nothing
+else on the path — so a packaging mistake fails here, not in production."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+BUILD = ROOT / ".aws-sam" / "build"
+
+PROBE = """
+import json, sys
+sys.path[:0] = [sys.argv[1], sys.argv[2]]
+import app
+event = json.loads(sys.argv[3])
+print(json.dumps(app.lambda_handler(event, None)))
+"""
+
+# An event each function can answer without any AWS service behind it.
+OFFLINE_EVENTS = {
+    "IngestFunction": {
+        "version": "2.0",
+        "routeKey": "OPTIONS /v1/{proxy+}",
+        "rawPath": "/v1/track",
+        "headers": {"origin": "https://shop.example"},
+        "requestContext": {"http": {"method": "OPTIONS", "path": "/v1/track"}},
+        "isBase64Encoded": False,
+    },
+    "TriggerFunction": {
+        "Records": [
+            {
+                "eventID": "1",
+                "eventName": "INSERT",
+                "eventVersion": "1.1",
+                "eventSource": "aws:dynamodb",
+                "awsRegion": "us-east-1",
+                "dynamodb": {
+                    "Keys": {"pk": {"S": "p1#u:u1"}, "sk": {"S": "m:m1"}},
+                    "NewImage": {
+                        "pk": {"S": "p1#u:u1"},
+                        "sk": {"S": "m:m1"},
+                        "project_id": {"S": "p1"},
+                        "message_id": {"S": "m1"},
+                        "type": {"S": "track"},
+                        "event": {"S": "cart_add"},
+                        "ts": {"S": "2026-12-01T09:00:00.000Z"},
+                    },
+                    "SequenceNumber": "100",
+                    "SizeBytes": 120,
+                    "StreamViewType": "NEW_IMAGE",
+                },
+                "eventSourceARN": "arn:aws:dynamodb:us-east-1:123456789012:table/events/stream/2026-12-01T00:00:00.000",
+            }
+        ]
+    },
+}
+
+
+class _CloudFormationLoader(yaml.SafeLoader):
+    pass
+
+
+_CloudFormationLoader.add_multi_constructor("!", lambda loader, suffix, node: None)
+
+
+def built_functions() -> list[str]:
+    if not (BUILD / "template.yaml").exists():
+        pytest.fail("no sam build output: run `make build` (make test does it first)")
+    template = yaml.load((BUILD / "template.yaml").read_text(), Loader=_CloudFormationLoader)  # noqa: S506
+    return [name for name, resource in template["Resources"].items() if resource["Type"] == "AWS::Serverless::Function"]
+
+
+def runtime_python() -> str:
+    """The template's runtime when this machine has it; the layer's pure-Python packages load on 3.11 too."""
+    candidate = shutil.which("python3.12")
+    if (
+        candidate
+        and subprocess.run([candidate, "-c", "pass"], capture_output=True, check=False, timeout=30).returncode == 0
+    ):
+        return candidate
+    return sys.executable
+
+
+def test_every_function_is_built() -> None:
+    assert set(built_functions()) == set(OFFLINE_EVENTS)
+
+
+@pytest.mark.parametrize("function", sorted(OFFLINE_EVENTS))
+def test_a_built_function_runs_with_only_the_built_layer(function: str) -> None:
+    layer = BUILD / "CoreLayer" / "python"
+    assert (layer / "tagmail" / "__init__.py").exists(), "the layer must carry the tagmail package"
+    assert not (BUILD / function / "tagmail").exists(), "functions hold only their handler; tagmail is in the layer"
+    result = subprocess.run(
+        [
+            runtime_python(),
+            "-I",
+            "-S",
+            "-c",
+            PROBE,
+            str(BUILD / function),
+            str(layer),
+            json.dumps(OFFLINE_EVENTS[function]),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={
+            # Only what finds the interpreter (pyenv shims) — no AWS settings, no PYTHONPATH.
+            **{
+                name: os.environ[name] for name in ("PATH", "HOME", "PYENV_VERSION", "PYENV_ROOT") if name in os.environ
+            },
+            "POWERTOOLS_METRICS_DISABLED": "true",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        },
+    )
+    assert result.returncode == 0, result.stderr
+    response = json.loads(result.stdout.strip().splitlines()[-1])
+    if function == "IngestFunction":
+        assert response["statusCode"] == 204
+        assert response["headers"]["access-control-allow-origin"] == "*"
+    else:
+        assert response == {"batchItemFailures": []}
