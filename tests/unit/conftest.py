@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -13,14 +12,13 @@ from tests.unit.fakes import FakeApiKeys, FakeClock, FakeEvents, FakeProjects, F
 
 
 @pytest.fixture(autouse=True)
-def _no_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
     """Unit tests never touch the network: a connection attempt fails the test."""
 
     def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError("unit tests must not open network connections")
 
     monkeypatch.setattr(socket.socket, "connect", refuse)
-    yield
 
 
 class World:
