@@ -99,7 +99,6 @@ def test_every_function_is_built() -> None:
 @pytest.mark.parametrize("function", sorted(OFFLINE_EVENTS))
 def test_a_built_function_runs_with_only_the_built_layer(function: str) -> None:
     layer = BUILD / "CoreLayer" / "python"
-    event = OFFLINE_EVENTS[function]
     assert (layer / "tagmail" / "__init__.py").exists(), "the layer must carry the tagmail package"
     assert not (BUILD / function / "tagmail").exists(), "functions hold only their handler; tagmail is in the layer"
     result = subprocess.run(
