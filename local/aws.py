@@ -64,7 +64,7 @@ class MotoServer:
         with self._lock:
             if service not in self._clients:
                 self._clients[service] = self._session.client(
-                    service,  # type: ignore[call-overload]
+                    service,
                     endpoint_url=self.url,
                     config=Config(retries={"max_attempts": 2, "mode": "standard"}),
                 )

@@ -57,7 +57,7 @@ def _anything_but(argument: Any) -> Matcher:
 def _operator(spec: dict[str, Any]) -> Matcher:
     if len(spec) != 1:
         raise FilterError(f"a matcher object needs exactly one operator, got {spec!r}")
-    (name, argument), = spec.items()
+    ((name, argument),) = spec.items()
     if name == "prefix" and isinstance(argument, str):
         return lambda value: isinstance(value, str) and value.startswith(argument)
     if name == "suffix" and isinstance(argument, str):
@@ -73,6 +73,10 @@ def _operator(spec: dict[str, Any]) -> Matcher:
     raise FilterError(f"unsupported filter operator {name!r}: {argument!r}")
 
 
+def _literal(expected: Any) -> Matcher:
+    return lambda value: value is not _MISSING and value == expected
+
+
 def _matcher(spec: Any) -> Matcher:
     if not isinstance(spec, list):
         raise FilterError(f"a filter leaf must be an array, got {spec!r}")
@@ -83,7 +87,7 @@ def _matcher(spec: Any) -> Matcher:
         elif isinstance(item, list):
             raise FilterError(f"nested arrays are not allowed in a filter: {spec!r}")
         else:
-            alternatives.append(lambda value, literal=item: value is not _MISSING and value == literal)
+            alternatives.append(_literal(item))
 
     def matches(value: Any) -> bool:
         # An array in the event matches when any of its elements does.

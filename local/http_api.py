@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -56,33 +56,32 @@ class Route:
 
     def match(self, method: str, path: str) -> dict[str, str] | None:
         """Path parameters when this route takes the request, else None."""
-        if self.method != "ANY" and self.method != method:
+        if self.method not in ("ANY", method):
             return None
         if self.path == "$default":
             return {}
-        wanted, given = self.segments, [part for part in path.split("/") if part]
-        parameters: dict[str, str] = {}
-        for index, segment in enumerate(wanted):
-            if segment.startswith("{") and segment.endswith("+}"):
-                rest = given[index:]
-                if not rest:
-                    return None
-                parameters[segment[1:-2]] = unquote("/".join(rest))
-                return parameters
-            if index >= len(given):
-                return None
-            if segment.startswith("{") and segment.endswith("}"):
-                parameters[segment[1:-1]] = unquote(given[index])
-            elif segment != given[index]:
-                return None
-        return parameters if len(given) == len(wanted) else None
+        return _match_segments(self.segments, [part for part in path.split("/") if part])
 
     def specificity(self) -> tuple[Any, ...]:
         """Sort key: $default last, greedy after plain, literals before {params}, ANY last."""
-        kinds = [
-            2 if part.endswith("+}") else 1 if part.startswith("{") else 0 for part in self.segments
-        ]
+        kinds = [2 if part.endswith("+}") else 1 if part.startswith("{") else 0 for part in self.segments]
         return (self.path == "$default", 2 in kinds, kinds, self.method == "ANY")
+
+
+def _match_segments(wanted: list[str], given: list[str]) -> dict[str, str] | None:
+    parameters: dict[str, str] = {}
+    for index, segment in enumerate(wanted):
+        if segment.endswith("+}"):
+            # A greedy variable takes one or more of the remaining segments.
+            if index >= len(given):
+                return None
+            parameters[segment[1:-2]] = unquote("/".join(given[index:]))
+            return parameters
+        if index >= len(given) or not (segment.startswith("{") or segment == given[index]):
+            return None
+        if segment.startswith("{"):
+            parameters[segment[1:-1]] = unquote(given[index])
+    return parameters if len(given) == len(wanted) else None
 
 
 class Router:
@@ -103,9 +102,7 @@ class Router:
                     continue
                 props = source.properties
                 if str(props.get("PayloadFormatVersion", "2.0")) != "2.0":
-                    raise TemplateError(
-                        f"{function.logical_id}.{source.name}: only payload format 2.0 runs locally"
-                    )
+                    raise TemplateError(f"{function.logical_id}.{source.name}: only payload format 2.0 runs locally")
                 path = props.get("Path", "$default")
                 method = str(props.get("Method", "ANY")).upper()
                 routes.append(Route(method, path, function, str(props.get("ApiId", "local"))))
@@ -145,10 +142,10 @@ def build_event(
     now: datetime | None = None,
 ) -> dict[str, Any]:
     """The payload-format-2.0 event API Gateway would send for this request."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     joined: dict[str, str] = {}
-    for name, value in headers:
-        name = name.lower()
+    for raw_name, value in headers:
+        name = raw_name.lower()
         joined[name] = f"{joined[name]},{value}" if name in joined else value
     cookie_header = joined.pop("cookie", None)
     domain = joined.get("host", f"{route.api_id}.execute-api.us-east-1.amazonaws.com")
@@ -156,8 +153,12 @@ def build_event(
     for name, value in parse_qsl(raw_query, keep_blank_values=True):
         query[name] = f"{query[name]},{value}" if name in query else value
     request_id = base64.b64encode(secrets.token_bytes(10)).decode()[:15] + "="
-    event: dict[str, Any] = {"version": "2.0", "routeKey": route.route_key, "rawPath": raw_path,
-                             "rawQueryString": raw_query}  # fmt: skip
+    event: dict[str, Any] = {
+        "version": "2.0",
+        "routeKey": route.route_key,
+        "rawPath": raw_path,
+        "rawQueryString": raw_query,
+    }
     if cookie_header:
         event["cookies"] = [part.strip() for part in cookie_header.split(";") if part.strip()]
     event["headers"] = joined
@@ -205,8 +206,8 @@ def to_http_response(result: Any) -> HttpResponse:
     """Map a handler's return value the way payload format 2.0 does."""
     if not (isinstance(result, dict) and "statusCode" in result):
         # No statusCode: the whole result is a 200 JSON body (a str is sent as-is).
-        body = result if isinstance(result, str) else json.dumps(result)
-        return HttpResponse(200, [("content-type", "application/json")], body.encode())
+        text = result if isinstance(result, str) else json.dumps(result)
+        return HttpResponse(200, [("content-type", "application/json")], text.encode())
     status = int(result["statusCode"])
     headers = [(str(name), str(value)) for name, value in (result.get("headers") or {}).items()]
     headers += [("set-cookie", str(cookie)) for cookie in result.get("cookies") or []]
@@ -229,7 +230,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: _Server
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         logger.debug("http request", extra={"line": format % args})
 
     def _handle(self) -> None:
@@ -292,9 +293,11 @@ class HttpApiServer:
         self._server = server
         self.port = server.server_address[1]
         self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="local-http-api",
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.1},
+            name="local-http-api",
             daemon=True,
-        )  # fmt: skip
+        )
         self._thread.start()
         logger.info("http api started", extra={"url": self.url, "routes": len(self.router.routes)})
 
@@ -313,10 +316,12 @@ class HttpApiServer:
         body = request.read_body()
         if body is None:
             return json_response(413, {"message": "Request Entity Too Large"})
-        if self.web_root is not None and request.command in ("GET", "HEAD") and (
-            split.path == "/web" or split.path.startswith("/web/")
+        if (
+            self.web_root is not None
+            and request.command in ("GET", "HEAD")
+            and (split.path == "/web" or split.path.startswith("/web/"))
         ):
-            return self._static(unquote(split.path[len("/web"):]))
+            return self._static(unquote(split.path[len("/web") :]))
         found = self.router.match(request.command, split.path)
         if found is None:
             return json_response(404, {"message": "Not Found"})
@@ -336,16 +341,17 @@ class HttpApiServer:
         try:
             response = to_http_response(route.function(event))
         except Exception:
-            logger.exception(
-                "handler failed", extra={"function": route.function.logical_id, "route": route.route_key}
-            )
+            logger.exception("handler failed", extra={"function": route.function.logical_id, "route": route.route_key})
             return json_response(500, {"message": "Internal Server Error"})
         response.headers.append(("apigw-requestid", event["requestContext"]["requestId"]))
         logger.info(
             "http api request",
-            extra={"route": route.route_key, "status": response.status,
-                   "duration_ms": round((time.monotonic() - started) * 1000, 1)},
-        )  # fmt: skip
+            extra={
+                "route": route.route_key,
+                "status": response.status,
+                "duration_ms": round((time.monotonic() - started) * 1000, 1),
+            },
+        )
         return response
 
     def _static(self, relative: str) -> HttpResponse:

@@ -71,8 +71,10 @@ class QueuePoller(Poller):
         done = [record for record in records if record["messageId"] not in failed_ids]
         self._delete(done)
         if failed_ids:
-            logger.info("sqs records failed, left for retry",
-                        extra={"poller": self.name, "failed": len(failed_ids), "size": len(delivered)})  # fmt: skip
+            logger.info(
+                "sqs records failed, left for retry",
+                extra={"poller": self.name, "failed": len(failed_ids), "size": len(delivered)},
+            )
         return True
 
     def _invoke(self, records: list[dict[str, Any]]) -> set[str]:
@@ -88,7 +90,7 @@ class QueuePoller(Poller):
         failed: set[str] = set()
         for failure in response.get("batchItemFailures") or []:
             identifier = failure.get("itemIdentifier") if isinstance(failure, dict) else None
-            if identifier not in every:
+            if not isinstance(identifier, str) or identifier not in every:
                 # Lambda fails the whole batch on an invalid identifier.
                 logger.warning("invalid batchItemFailures entry", extra={"entry": repr(failure)})
                 return every
@@ -100,9 +102,10 @@ class QueuePoller(Poller):
             chunk = records[start : start + _RECEIVE_MAX]
             self.sqs.delete_message_batch(
                 QueueUrl=self.queue_url,
-                Entries=[{"Id": str(index), "ReceiptHandle": record["receiptHandle"]}
-                         for index, record in enumerate(chunk)],
-            )  # fmt: skip
+                Entries=[
+                    {"Id": str(index), "ReceiptHandle": record["receiptHandle"]} for index, record in enumerate(chunk)
+                ],
+            )
 
     def lambda_record(self, message: dict[str, Any]) -> dict[str, Any]:
         """A message in the shape Lambda puts in ``event["Records"]``."""
@@ -112,8 +115,7 @@ class QueuePoller(Poller):
             "body": message.get("Body", ""),
             "attributes": dict(message.get("Attributes") or {}),
             "messageAttributes": {
-                name: _message_attribute(value)
-                for name, value in (message.get("MessageAttributes") or {}).items()
+                name: _message_attribute(value) for name, value in (message.get("MessageAttributes") or {}).items()
             },
             "md5OfBody": message.get("MD5OfBody", ""),
         }

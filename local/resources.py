@@ -58,7 +58,7 @@ def dependencies(value: Any) -> Iterator[str]:
             yield from dependencies(item)
     elif isinstance(value, dict):
         if len(value) == 1:
-            (key, argument), = value.items()
+            ((key, argument),) = value.items()
             if key == "Ref" and isinstance(argument, str):
                 yield argument
                 return
@@ -121,9 +121,12 @@ class ResourceCreator:
             created[resource.logical_id] = self.template.physical_name(resource.logical_id)
             logger.info(
                 "created resource",
-                extra={"logical_id": resource.logical_id, "type": resource.type,
-                       "physical_name": created[resource.logical_id]},
-            )  # fmt: skip
+                extra={
+                    "logical_id": resource.logical_id,
+                    "type": resource.type,
+                    "physical_name": created[resource.logical_id],
+                },
+            )
         return created
 
     def _remember(self, logical_id: str, **attributes: Any) -> None:
@@ -215,9 +218,7 @@ class ResourceCreator:
         sns = self.client("sns")
         arn = sns.create_topic(Name=name, Attributes=attributes)["TopicArn"]
         for subscription in props.get("Subscription") or []:
-            sns.subscribe(
-                TopicArn=arn, Protocol=subscription["Protocol"], Endpoint=subscription["Endpoint"]
-            )
+            sns.subscribe(TopicArn=arn, Protocol=subscription["Protocol"], Endpoint=subscription["Endpoint"])
         self._remember(resource.logical_id, Ref=arn, TopicArn=arn, TopicName=name)
 
     def _subscription(self, resource: Resource) -> None:
@@ -333,15 +334,17 @@ def _topological(wanted: dict[str, Resource], template: Template) -> list[Resour
         if state.get(logical_id) == "done":
             return
         if state.get(logical_id) == "visiting":
-            raise TemplateError(f"circular dependency: {' -> '.join(path + (logical_id,))}")
+            raise TemplateError(f"circular dependency: {' -> '.join((*path, logical_id))}")
         state[logical_id] = "visiting"
         raw = template.raw_resources[logical_id]
         depends_on = raw.get("DependsOn") or []
-        names: Iterable[str] = [*dependencies(raw.get("Properties") or {}),
-                                *([depends_on] if isinstance(depends_on, str) else depends_on)]  # fmt: skip
+        names: Iterable[str] = [
+            *dependencies(raw.get("Properties") or {}),
+            *([depends_on] if isinstance(depends_on, str) else depends_on),
+        ]
         for name in names:
             if name in wanted and name != logical_id:
-                visit(name, path + (logical_id,))
+                visit(name, (*path, logical_id))
         state[logical_id] = "done"
         ordered.append(wanted[logical_id])
 

@@ -14,7 +14,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +46,7 @@ class LambdaContext:
 
     @property
     def log_stream_name(self) -> str:
-        day = datetime.now(timezone.utc).strftime("%Y/%m/%d")
+        day = datetime.now(UTC).strftime("%Y/%m/%d")
         return f"{day}/[{self.function_version}]{self.aws_request_id.replace('-', '')}"
 
     def get_remaining_time_in_millis(self) -> int:
@@ -68,6 +68,7 @@ class LocalFunction:
 
     def __init__(
         self,
+        *,
         logical_id: str,
         name: str,
         arn: str,
@@ -120,9 +121,8 @@ class LocalFunction:
                 # Lambda would have killed it; locally we only say so.
                 logger.warning(
                     "function ran past its timeout",
-                    extra={"function": self.logical_id, "timeout_s": self.timeout,
-                           "duration_s": round(duration, 3)},
-                )  # fmt: skip
+                    extra={"function": self.logical_id, "timeout_s": self.timeout, "duration_s": round(duration, 3)},
+                )
 
 
 def _load_handler(logical_id: str, code_dir: Path, handler: str) -> Handler:
@@ -188,9 +188,7 @@ def layer_paths(template: Template) -> list[Path]:
     """Folders of the template's own layers, as they appear on a function's sys.path."""
     paths: list[Path] = []
     for resource in template.resources("AWS::Serverless::LayerVersion", "AWS::Lambda::LayerVersion"):
-        content = template.resolve(
-            resource.properties.get("ContentUri") or resource.properties.get("Content")
-        )
+        content = template.resolve(resource.properties.get("ContentUri") or resource.properties.get("Content"))
         if not isinstance(content, str):
             continue
         folder = (template.root / content).resolve()

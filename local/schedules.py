@@ -11,7 +11,7 @@ import logging
 import re
 import threading
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from local.runner import EventSource, LocalFunction
@@ -20,9 +20,11 @@ from local.template import TemplateError
 logger = logging.getLogger(__name__)
 
 _RATE_UNITS = {"minute": 60, "minutes": 60, "hour": 3600, "hours": 3600, "day": 86400, "days": 86400}
-_MONTHS = {name: index + 1 for index, name in enumerate(
-    "JAN FEB MAR APR MAY JUN JUL AUG SEP OCT NOV DEC".split())}  # fmt: skip
-_WEEKDAYS = {name: index + 1 for index, name in enumerate("SUN MON TUE WED THU FRI SAT".split())}
+_MONTHS = {
+    name: index + 1
+    for index, name in enumerate(["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"])
+}
+_WEEKDAYS = {name: index + 1 for index, name in enumerate(["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"])}
 
 
 def _field(text: str, low: int, high: int, names: dict[str, int] | None = None) -> set[int] | None:
@@ -39,11 +41,9 @@ def _field(text: str, low: int, high: int, names: dict[str, int] | None = None) 
     def number(token: str) -> int:
         return names[token.upper()] if names and token.upper() in names else int(token)
 
-    for part in text.split(","):
-        step = 1
-        if "/" in part:
-            part, step_text = part.split("/", 1)
-            step = int(step_text)
+    for item in text.split(","):
+        part, _, step_text = item.partition("/")
+        step = int(step_text) if step_text else 1
         if part in ("*", ""):
             start, end = low, high
         elif "-" in part:
@@ -109,7 +109,7 @@ def next_fire(expression: str, after: datetime) -> datetime | None:
         return after + timedelta(seconds=int(amount) * _RATE_UNITS[unit])
     if kind == "cron":
         return Cron(body).next_after(after)
-    moment = datetime.fromisoformat(body).replace(tzinfo=timezone.utc)
+    moment = datetime.fromisoformat(body).replace(tzinfo=UTC)
     return moment if moment > after else None
 
 
@@ -122,7 +122,7 @@ class ScheduleTimer:
         self.name = f"{function.logical_id}.{source.name}"
         self.v2 = source.type == "ScheduleV2"
         self.expression = str(props.get("ScheduleExpression") if self.v2 else props.get("Schedule"))
-        next_fire(self.expression, datetime.now(timezone.utc))  # validate now, not at first fire
+        next_fire(self.expression, datetime.now(UTC))  # validate now, not at first fire
         state = props.get("State", "ENABLED")
         self.enabled = bool(props.get("Enabled", True)) and state != "DISABLED"
         raw_input = props.get("Input")
@@ -136,7 +136,7 @@ class ScheduleTimer:
     def event(self, now: datetime | None = None) -> Any:
         if self.input is not None:
             return self.input
-        now = now or datetime.now(timezone.utc)
+        now = now or datetime.now(UTC)
         if self.v2:
             resource = f"arn:aws:scheduler:{self.region}:{self.account_id}:schedule/default/{self.name}"
         else:
@@ -175,7 +175,7 @@ class ScheduleTimer:
 
     def _run(self) -> None:
         while True:
-            now = datetime.now(timezone.utc)
+            now = datetime.now(UTC)
             fire_at = next_fire(self.expression, now)
             if fire_at is None:
                 return

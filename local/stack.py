@@ -110,16 +110,18 @@ class LocalStack:
         self._add_paths()
         _forget_cached_clients()
         if "HttpApi" in self.event_sources:
-            self.api = HttpApiServer(
-                Router.from_functions(self.functions.values()), self.api_port, self.web_root
-            )
+            self.api = HttpApiServer(Router.from_functions(self.functions.values()), self.api_port, self.web_root)
             self.api.start()
         self._wire_event_sources()
         logger.info(
             "local stack started",
-            extra={"api": self.api_url, "moto": self.moto_url, "functions": len(self.functions),
-                   "seconds": round(time.monotonic() - started, 2)},
-        )  # fmt: skip
+            extra={
+                "api": self.api_url,
+                "moto": self.moto_url,
+                "functions": len(self.functions),
+                "seconds": round(time.monotonic() - started, 2),
+            },
+        )
 
     def _wire_event_sources(self) -> None:
         assert self.template is not None

@@ -12,7 +12,7 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from local.filtering import EventFilter
@@ -53,9 +53,7 @@ class _Outcome:
 
 
 class StreamPoller(Poller):
-    def __init__(
-        self, function: LocalFunction, source: EventSource, clients: Any, region: str
-    ) -> None:
+    def __init__(self, function: LocalFunction, source: EventSource, clients: Any, region: str) -> None:
         super().__init__(f"{function.logical_id}.{source.name}")
         props = source.properties
         for unsupported in ("TumblingWindowInSeconds", "StartingPositionTimestamp"):
@@ -76,7 +74,7 @@ class StreamPoller(Poller):
         self.bisect = bool(props.get("BisectBatchOnFunctionError", False))
         self.report_failures = "ReportBatchItemFailures" in (props.get("FunctionResponseTypes") or [])
         self.filter = EventFilter.from_criteria(props.get("FilterCriteria"))
-        on_failure = ((props.get("DestinationConfig") or {}).get("OnFailure") or {})
+        on_failure = (props.get("DestinationConfig") or {}).get("OnFailure") or {}
         self.destination: str | None = on_failure.get("Destination")
         self._shards: dict[str, _Shard] = {}
         self._last_refresh = 0.0
@@ -107,8 +105,10 @@ class StreamPoller(Poller):
         for raw in response.get("Records", []):
             record = lambda_record(raw, self.stream_arn)
             if not self.filter.matches(record):
-                logger.debug("record filtered out", extra={"poller": self.name,
-                             "sequence_number": record["dynamodb"]["SequenceNumber"]})  # fmt: skip
+                logger.debug(
+                    "record filtered out",
+                    extra={"poller": self.name, "sequence_number": record["dynamodb"]["SequenceNumber"]},
+                )
                 continue
             if not shard.buffer:
                 shard.first_buffered = time.monotonic()
@@ -132,44 +132,55 @@ class StreamPoller(Poller):
             self.sleep(0.05)  # waiting for a batching window or a retry backoff
         return pending
 
-    def _deliver(self, shard: _Shard) -> bool:
+    def _ready_attempt(self, shard: _Shard) -> _Attempt | None:
+        """The batch to invoke now, or None while a batching window or backoff runs."""
         now = time.monotonic()
         if shard.attempt is None:
             full = len(shard.buffer) >= self.batch_size
             if not full and now - shard.first_buffered < self.window:
-                return False
+                return None
             shard.attempt = _Attempt(shard.buffer[: self.batch_size])
-        attempt = shard.attempt
-        if now < attempt.not_before:
+        return shard.attempt if now >= shard.attempt.not_before else None
+
+    def _deliver(self, shard: _Shard) -> bool:
+        attempt = self._ready_attempt(shard)
+        if attempt is None:
             return False
         if self._too_old(attempt.records):
             self._give_up(shard, attempt, "RecordAgeExceeded", function_error=False)
             return True
         outcome = self._invoke(attempt.records)
-        if outcome.failed_from is None:
-            self._pass(shard, len(attempt.records))
-            shard.attempt = None
-            return True
-        succeeded = outcome.failed_from
+        succeeded = len(attempt.records) if outcome.failed_from is None else outcome.failed_from
         self._pass(shard, succeeded)
-        failed = attempt.records[succeeded:]
-        if outcome.function_error and self.bisect and len(failed) > 1:
-            # Split and retry the first half; the rest goes back to being read from the buffer.
+        if outcome.failed_from is None:
+            shard.attempt = None
+        else:
+            self._after_failure(shard, attempt, attempt.records[succeeded:], outcome.function_error)
+        return True
+
+    def _after_failure(
+        self, shard: _Shard, attempt: _Attempt, failed: list[dict[str, Any]], function_error: bool
+    ) -> None:
+        if function_error and self.bisect and len(failed) > 1:
+            # Retry the first half alone; the rest is read from the buffer again afterwards.
             shard.attempt = _Attempt(failed[: len(failed) // 2])
             logger.info("bisecting failed batch", extra={"poller": self.name, "size": len(failed)})
-            return True
+            return
         attempt.records = failed
         if 0 <= self.max_retries <= attempt.retries:
-            self._give_up(shard, attempt, "RetryAttemptsExhausted", outcome.function_error)
-            return True
+            self._give_up(shard, attempt, "RetryAttemptsExhausted", function_error)
+            return
         attempt.retries += 1
         attempt.not_before = time.monotonic() + attempt.backoff.next()
         logger.info(
             "retrying stream batch",
-            extra={"poller": self.name, "retry": attempt.retries, "size": len(failed),
-                   "first_sequence_number": failed[0]["dynamodb"]["SequenceNumber"]},
-        )  # fmt: skip
-        return True
+            extra={
+                "poller": self.name,
+                "retry": attempt.retries,
+                "size": len(failed),
+                "first_sequence_number": failed[0]["dynamodb"]["SequenceNumber"],
+            },
+        )
 
     def _invoke(self, records: list[dict[str, Any]]) -> _Outcome:
         try:
@@ -202,15 +213,18 @@ class StreamPoller(Poller):
             )
         else:
             record = failure_record(
-                records=attempt.records, shard_id=shard.shard_id, stream_arn=self.stream_arn,
-                function_arn=self.function.arn, condition=condition,
-                invoke_count=attempt.retries + 1, function_error=function_error,
-            )  # fmt: skip
+                records=attempt.records,
+                shard_id=shard.shard_id,
+                stream_arn=self.stream_arn,
+                function_arn=self.function.arn,
+                condition=condition,
+                invoke_count=attempt.retries + 1,
+                function_error=function_error,
+            )
             try:
                 self._send_to_destination(record)
             except Exception:
-                logger.exception("on-failure destination unreachable, will retry",
-                                 extra={"poller": self.name})  # fmt: skip
+                logger.exception("on-failure destination unreachable, will retry", extra={"poller": self.name})
                 attempt.not_before = time.monotonic() + attempt.backoff.next()
                 return
             logger.warning(
@@ -277,7 +291,7 @@ def lambda_record(raw: dict[str, Any], stream_arn: str) -> dict[str, Any]:
 
 
 def _iso(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def failure_record(
@@ -304,7 +318,7 @@ def failure_record(
         },
         "responseContext": response_context,
         "version": "1.0",
-        "timestamp": datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         "DDBStreamBatchInfo": {
             "shardId": shard_id,
             "startSequenceNumber": first["SequenceNumber"],

@@ -28,18 +28,35 @@ DEFAULT_STACK_NAME = "tagmail-local"
 NO_VALUE = object()
 
 _SHORT_TAGS = (
-    "Ref", "Condition", "GetAtt", "Sub", "Join", "If", "Select", "Split", "FindInMap", "GetAZs",
-    "ImportValue", "Equals", "Not", "And", "Or", "Base64", "Cidr", "Transform", "ToJsonString",
+    "Ref",
+    "Condition",
+    "GetAtt",
+    "Sub",
+    "Join",
+    "If",
+    "Select",
+    "Split",
+    "FindInMap",
+    "GetAZs",
+    "ImportValue",
+    "Equals",
+    "Not",
+    "And",
+    "Or",
+    "Base64",
+    "Cidr",
+    "Transform",
+    "ToJsonString",
     "Length",
-)  # fmt: skip
+)
 
 
 class TemplateError(Exception):
     """The template uses something the local stack cannot resolve."""
 
 
-class _CfnLoader(yaml.SafeLoader):
-    """A SafeLoader that turns ``!Tag value`` into CloudFormation's long form."""
+# A SafeLoader that turns ``!Tag value`` into CloudFormation's long form.
+_CfnLoader: Any = type("_CfnLoader", (yaml.SafeLoader,), {})
 
 
 def _construct_short_tag(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) -> Any:
@@ -55,7 +72,7 @@ def _construct_short_tag(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.No
     elif isinstance(node, yaml.SequenceNode):
         value = loader.construct_sequence(node, deep=True)
     else:
-        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+        value = loader.construct_mapping(node, deep=True)
     return {key: value}
 
 
@@ -178,9 +195,7 @@ class Template:
             "AWS::Region": self.region,
             "AWS::AccountId": self.account_id,
             "AWS::StackName": self.stack_name,
-            "AWS::StackId": (
-                f"arn:aws:cloudformation:{self.region}:{self.account_id}:stack/{self.stack_name}/local"
-            ),
+            "AWS::StackId": (f"arn:aws:cloudformation:{self.region}:{self.account_id}:stack/{self.stack_name}/local"),
             "AWS::URLSuffix": URL_SUFFIX,
             "AWS::Partition": "aws",
             "AWS::NotificationARNs": [],
@@ -207,19 +222,21 @@ class Template:
             return pseudo[name]
         if name in (self.data.get("Parameters") or {}):
             return self.parameter(name)
-        raw = self.raw_resources.get(name)
-        if raw is None:
+        if name not in self.raw_resources:
             raise TemplateError(f"Ref to unknown name {name!r}")
-        kind = raw["Type"]
         if (name, "Ref") in self.attributes:
             return self.attributes[(name, "Ref")]
+        return self._derived_ref(name, self.raw_resources[name]["Type"])
+
+    def _derived_ref(self, logical_id: str, kind: str) -> str:
+        """What Ref returns before (or without) the resource existing locally."""
         if kind == "AWS::SQS::Queue":
-            return self.queue_url(name)
+            return self.queue_url(logical_id)
         if kind in _REF_IS_ARN:
-            return self.arn(name)
+            return self.arn(logical_id)
         if kind in ("AWS::Serverless::HttpApi", "AWS::Serverless::Api", "AWS::ApiGatewayV2::Api"):
-            return _local_id(name)
-        return self.physical_name(name)
+            return _local_id(logical_id)
+        return self.physical_name(logical_id)
 
     def get_att(self, logical_id: str, attribute: str) -> Any:
         if (logical_id, attribute) in self.attributes:
@@ -261,7 +278,7 @@ class Template:
         if not isinstance(value, dict):
             return value
         if len(value) == 1:
-            (key, argument), = value.items()
+            ((key, argument),) = value.items()
             function = _INTRINSICS.get(key)
             if function is not None:
                 return function(self, argument)
