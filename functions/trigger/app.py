@@ -4,6 +4,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
+
 from tagmail import bootstrap
 from tagmail.adapters.dynamodb import stored_event_from_image
 from tagmail.observability import lambda_entry

@@ -7,7 +7,7 @@ import gzip
 import json
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -231,10 +231,10 @@ class RecordingConsumer:
 
 
 @pytest.fixture
-def recording_consumer(monkeypatch: pytest.MonkeyPatch) -> Iterator[RecordingConsumer]:
+def recording_consumer(monkeypatch: pytest.MonkeyPatch) -> RecordingConsumer:
     consumer = RecordingConsumer()
     monkeypatch.setattr(bootstrap, "event_stream_consumer", lambda: consumer)
-    yield consumer
+    return consumer
 
 
 def test_every_stored_event_reaches_the_trigger_function_in_order(

@@ -4,10 +4,10 @@ import socket
 from datetime import timedelta
 
 import pytest
+
 from tagmail.services.ingest import IngestService
 from tagmail.services.keys import KeyResolver
 from tagmail.services.projects import CreatedProject, ProjectAdmin
-
 from tests.unit.fakes import FakeApiKeys, FakeClock, FakeEvents, FakeProjects, FakeUsers
 
 

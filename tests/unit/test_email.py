@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+
 from tagmail.domain.email import InvalidEmail, parse_email
 
 

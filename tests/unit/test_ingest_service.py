@@ -7,11 +7,11 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+
 from tagmail.domain.projects import KeyKind
 from tagmail.domain.tracking import Endpoint
 from tagmail.errors import Conflict, DependencyUnavailable, InvalidInput, Unauthorized
 from tagmail.services.ingest import IngestCommand
-
 from tests.unit.conftest import World
 
 

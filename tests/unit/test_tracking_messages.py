@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+
 from tagmail.domain.tracking import (
     MAX_BATCH_MESSAGES,
     MAX_MESSAGE_BYTES,
