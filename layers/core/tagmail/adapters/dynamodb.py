@@ -22,7 +22,7 @@ from tagmail.config import Config
 from tagmail.domain.projects import ApiKey, KeyKind, Project
 from tagmail.domain.tracking import StoredEvent, TrackingMessage
 from tagmail.domain.users import UserProfile, shard_of
-from tagmail.errors import DependencyUnavailable
+from tagmail.errors import Conflict, DependencyUnavailable
 
 
 class ProjectItem(Model):
@@ -124,27 +124,44 @@ def _is_condition_failure(exc: PynamoDBException) -> bool:
     return exc.cause_response_code == "ConditionalCheckFailedException"
 
 
+def _load(model: type[M], hash_key: str, consistent: bool = False) -> M | None:
+    try:
+        return model.get(hash_key, consistent_read=consistent)
+    except model.DoesNotExist:
+        return None
+    except PynamoDBException as exc:
+        raise _unavailable(exc) from exc
+
+
+def _save(item: Model, condition: Any = None) -> bool:
+    """Conditional save; False when the condition did not hold (exists already, changed meanwhile)."""
+    try:
+        item.save(condition=condition)
+    except PutError as exc:
+        if _is_condition_failure(exc):
+            return False
+        raise _unavailable(exc) from exc
+    except PynamoDBException as exc:
+        raise _unavailable(exc) from exc
+    return True
+
+
 class DynamoProjects:
     def __init__(self, model: type[ProjectItem]) -> None:
         self._model = model
 
     def get(self, project_id: str) -> Project | None:
-        try:
-            item = self._model.get(project_id)
-        except self._model.DoesNotExist:
+        item = _load(self._model, project_id)
+        if item is None:
             return None
-        except PynamoDBException as exc:
-            raise _unavailable(exc) from exc
         return Project(project_id=item.project_id, name=item.name, enabled=item.enabled, created_at=item.created_at)
 
     def add(self, project: Project) -> None:
         item = self._model(
             project.project_id, name=project.name, enabled=project.enabled, created_at=project.created_at
         )
-        try:
-            item.save(condition=self._model.project_id.does_not_exist())
-        except PynamoDBException as exc:
-            raise _unavailable(exc) from exc
+        if not _save(item, self._model.project_id.does_not_exist()):
+            raise Conflict(f"project {project.project_id} exists already")
 
 
 class DynamoApiKeys:
@@ -152,22 +169,17 @@ class DynamoApiKeys:
         self._model = model
 
     def get(self, key_hash: str) -> ApiKey | None:
-        try:
-            item = self._model.get(key_hash)
-        except self._model.DoesNotExist:
+        item = _load(self._model, key_hash)
+        if item is None:
             return None
-        except PynamoDBException as exc:
-            raise _unavailable(exc) from exc
         return ApiKey(
             key_hash=item.key_hash, project_id=item.project_id, kind=KeyKind(item.kind), created_at=item.created_at
         )
 
     def add(self, key: ApiKey) -> None:
         item = self._model(key.key_hash, project_id=key.project_id, kind=key.kind.value, created_at=key.created_at)
-        try:
-            item.save(condition=self._model.key_hash.does_not_exist())
-        except PynamoDBException as exc:
-            raise _unavailable(exc) from exc
+        if not _save(item, self._model.key_hash.does_not_exist()):
+            raise Conflict("the key exists already")
 
 
 class DynamoUsers:
@@ -175,28 +187,15 @@ class DynamoUsers:
         self._model = model
 
     def get(self, project_id: str, key: str, consistent: bool = False) -> UserProfile | None:
-        try:
-            item = self._model.get(f"{project_id}#{key}", consistent_read=consistent)
-        except self._model.DoesNotExist:
-            return None
-        except PynamoDBException as exc:
-            raise _unavailable(exc) from exc
-        return _profile_from_item(item)
+        item = _load(self._model, f"{project_id}#{key}", consistent)
+        return None if item is None else _profile_from_item(item)
 
     def save(self, profile: UserProfile, expected: UserProfile | None) -> bool:
         item = _item_from_profile(self._model, profile)
         # VersionAttribute makes save() conditional on the revision we read (or on absence).
         if expected is not None and expected.revision is not None:
             item.version = expected.revision
-        try:
-            item.save()
-        except PutError as exc:
-            if _is_condition_failure(exc):
-                return False
-            raise _unavailable(exc) from exc
-        except PynamoDBException as exc:
-            raise _unavailable(exc) from exc
-        return True
+        return _save(item)
 
 
 def _profile_from_item(item: UserItem) -> UserProfile:
@@ -278,15 +277,7 @@ class DynamoEvents:
             payload=json.dumps(message.payload, separators=(",", ":"), ensure_ascii=False),
             expires_at=int(expires_at.timestamp()),
         )
-        try:
-            item.save(condition=self._model.pk.does_not_exist())
-        except PutError as exc:
-            if _is_condition_failure(exc):
-                return False
-            raise _unavailable(exc) from exc
-        except PynamoDBException as exc:
-            raise _unavailable(exc) from exc
-        return True
+        return _save(item, self._model.pk.does_not_exist())
 
 
 def _iso(moment: datetime) -> str:
