@@ -227,11 +227,6 @@ def test_sign_up_stores_the_profile_with_the_address_and_consent(
     assert context.cookies() == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ingest ignores context.locale and context.timezone (it reads them from traits only); "
-    "remove this marker once the profile falls back to them",
-)
 def test_sign_up_stores_the_browser_locale_and_timezone(local_stack: Any, store: Store, page: Page) -> None:
     user_id = new_user_id("locale")
     open_shop(page, local_stack)

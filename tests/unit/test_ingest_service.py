@@ -166,3 +166,21 @@ def test_projects_keys_are_stored_only_as_hashes(world: World) -> None:
     assert world.project.write_key not in stored
     assert world.project.admin_key not in stored
     assert len(stored) == 2
+
+
+def test_the_clients_locale_and_zone_fill_the_profile_but_never_override_the_shop(world: World) -> None:
+    context = {"locale": "en-US", "timezone": "America/New_York"}
+    send(world, Endpoint.IDENTIFY, {"userId": "u1", "traits": {}, "context": context})
+    profile = world.users.profile(world.project.project_id, "u:u1")
+    assert (profile.locale, profile.timezone) == ("en-US", "America/New_York")
+
+    send(world, Endpoint.IDENTIFY, {"userId": "u2", "traits": {"locale": "ja-JP", "timezone": "Asia/Tokyo"}})
+    send(world, Endpoint.IDENTIFY, {"userId": "u2", "traits": {}, "context": context})
+    profile = world.users.profile(world.project.project_id, "u:u2")
+    assert (profile.locale, profile.timezone) == ("ja-JP", "Asia/Tokyo")
+
+
+def test_an_invalid_client_context_is_ignored_not_refused(world: World) -> None:
+    context = {"locale": 42, "timezone": "Nowhere/City"}
+    assert send(world, Endpoint.IDENTIFY, {"userId": "u1", "traits": {}, "context": context}).stored == 1
+    assert world.users.profile(world.project.project_id, "u:u1").locale is None

@@ -9,7 +9,7 @@ import json
 import re
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -56,6 +56,10 @@ class ProfileTraits:
     locale: str | None = None
     timezone: str | None = None
     attributes: dict[str, Any] = field(default_factory=dict)
+    # What the client's context says (the browser's language and zone): used only when the profile
+    # has no locale or time zone, so a value the shop set on purpose is never overwritten.
+    context_locale: str | None = None
+    context_timezone: str | None = None
 
 
 @dataclass(frozen=True)
@@ -170,7 +174,7 @@ def _parse_message(
         if raw.get(key) is not None and not isinstance(raw[key], dict):
             raise InvalidInput(f"{key} must be an object", field=name(key), code="invalid_type")
     if message_type is MessageType.IDENTIFY:
-        traits = parse_traits(raw.get("traits") or {}, name("traits"))
+        traits = _with_context(parse_traits(raw.get("traits") or {}, name("traits")), raw.get("context") or {})
 
     payload = {key: raw[key] for key in ("properties", "traits", "context") if raw.get(key)}
     return TrackingMessage(
@@ -245,6 +249,20 @@ def parse_traits(raw: Mapping[str, Any], path: str) -> ProfileTraits:
         timezone=_timezone(raw.get("timezone"), f"{path}.timezone"),
         attributes=attributes,
     )
+
+
+def _with_context(traits: ProfileTraits, context: Mapping[str, Any]) -> ProfileTraits:
+    """Take the client's locale and time zone as fallbacks; invalid ones are ignored, not refused,
+    because the context is the client library's guess, not the shop's statement."""
+    try:
+        locale = _locale(context.get("locale"), "context.locale")
+    except InvalidInput:
+        locale = None
+    try:
+        timezone = _timezone(context.get("timezone"), "context.timezone")
+    except InvalidInput:
+        timezone = None
+    return replace(traits, context_locale=locale, context_timezone=timezone)
 
 
 def _locale(value: Any, path: str) -> str | None:
