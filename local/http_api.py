@@ -138,6 +138,7 @@ def build_event(
     headers: Iterable[tuple[str, str]],
     body: bytes,
     source_ip: str,
+    port: int = 443,
     protocol: str = "HTTP/1.1",
     now: datetime | None = None,
 ) -> dict[str, Any]:
@@ -148,6 +149,13 @@ def build_event(
         name = raw_name.lower()
         joined[name] = f"{joined[name]},{value}" if name in joined else value
     cookie_header = joined.pop("cookie", None)
+    joined.pop("connection", None)  # hop-by-hop; API Gateway does not forward it
+    # What API Gateway adds in front of every integration.
+    forwarded_for = joined.get("x-forwarded-for")
+    joined["x-forwarded-for"] = f"{forwarded_for}, {source_ip}" if forwarded_for else source_ip
+    joined["x-forwarded-port"] = str(port)
+    joined["x-forwarded-proto"] = "http"
+    joined.setdefault("x-amzn-trace-id", f"Root=1-{int(now.timestamp()):08x}-{secrets.token_hex(12)}")
     domain = joined.get("host", f"{route.api_id}.execute-api.us-east-1.amazonaws.com")
     query: dict[str, str] = {}
     for name, value in parse_qsl(raw_query, keep_blank_values=True):
@@ -335,6 +343,7 @@ class HttpApiServer:
             headers=request.headers.items(),
             body=body,
             source_ip=request.client_address[0],
+            port=self.port,
             protocol=request.request_version,
         )
         started = time.monotonic()

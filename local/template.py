@@ -77,6 +77,14 @@ def _construct_short_tag(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.No
 
 
 _CfnLoader.add_multi_constructor("!", _construct_short_tag)
+# YAML 1.1 reads on/off/yes/no as booleans; CloudFormation (YAML 1.2) keeps them as text.
+_CfnLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_CfnLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
 
 
 def load_yaml(text: str) -> dict[str, Any]:
