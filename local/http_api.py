@@ -14,7 +14,7 @@ import mimetypes
 import secrets
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -29,6 +29,7 @@ logger = logging.getLogger(__name__)
 
 HOST = "127.0.0.1"
 MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
+_MAX_DRAIN_BYTES = 10 * MAX_BODY_BYTES  # past this, an oversized request just gets its connection closed
 HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 _TEXT_TYPES = (
     "application/json",
@@ -254,29 +255,42 @@ class _RequestHandler(BaseHTTPRequestHandler):
     do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _handle
 
     def read_body(self) -> bytes | None:
-        """The request body, or None when it is over the limit (the connection then closes)."""
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            return self._read_chunked()
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > MAX_BODY_BYTES:
-            self.close_connection = True
-            return None
-        return self.rfile.read(length) if length else b""
+        """The request body, or None when it is over the limit.
 
-    def _read_chunked(self) -> bytes | None:
+        An oversized body is still read (up to a bound) so the client gets its 413 rather than
+        a connection reset in the middle of sending.
+        """
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            chunks = self._chunked()
+        else:
+            chunks = self._sized(int(self.headers.get("Content-Length") or 0))
         parts: list[bytes] = []
         total = 0
+        for chunk in chunks:
+            total += len(chunk)
+            if total <= MAX_BODY_BYTES:
+                parts.append(chunk)
+            elif total > _MAX_DRAIN_BYTES:
+                self.close_connection = True
+                break
+        return b"".join(parts) if total <= MAX_BODY_BYTES else None
+
+    def _sized(self, length: int) -> Iterator[bytes]:
+        while length > 0:
+            chunk = self.rfile.read(min(length, 65536))
+            if not chunk:
+                return
+            length -= len(chunk)
+            yield chunk
+
+    def _chunked(self) -> Iterator[bytes]:
         while True:
             size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
             if size == 0:
                 while self.rfile.readline() not in (b"\r\n", b"\n", b""):
                     pass  # trailers
-                return b"".join(parts)
-            total += size
-            if total > MAX_BODY_BYTES:
-                self.close_connection = True
-                return None
-            parts.append(self.rfile.read(size))
+                return
+            yield from self._sized(size)
             self.rfile.readline()
 
 

@@ -22,6 +22,8 @@ _RECEIVE_MAX = 10  # SQS's per-call limit
 
 
 class QueuePoller(Poller):
+    idle_interval = 0.0  # the empty long poll already waited
+
     def __init__(self, function: LocalFunction, source: EventSource, clients: Any, region: str) -> None:
         super().__init__(f"{function.logical_id}.{source.name}")
         props = source.properties

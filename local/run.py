@@ -1,7 +1,8 @@
 """``make run``: the local stack on 127.0.0.1 until Ctrl-C or SIGTERM.
 
 Ports come from TAGMAIL_API_PORT (3000), TAGMAIL_MOTO_PORT (5000) and TAGMAIL_SANDBOX_PORT
-(3001). The facts people and tests need are printed and written to .tagmail/local.json.
+(3001); 0 picks a free port. The facts people and tests need are printed and written to
+.tagmail/local.json (or the file TAGMAIL_FACTS_FILE names).
 """
 
 from __future__ import annotations
@@ -39,9 +40,12 @@ def start_sandbox(port: int) -> tuple[str, dict[str, str]] | None:
 
 
 def write_facts(root: Path, facts: dict[str, Any]) -> Path:
-    path = root / FACTS_FILE
+    path = root / os.environ.get("TAGMAIL_FACTS_FILE", str(FACTS_FILE))
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(facts, indent=2) + "\n", encoding="utf-8")
+    # Readers poll for this file; replace it whole so they never see half of it.
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(json.dumps(facts, indent=2) + "\n", encoding="utf-8")
+    partial.replace(path)
     return path
 
 
@@ -76,14 +80,14 @@ def main() -> int:
         path = write_facts(ROOT, facts)
         print(
             f"\ntagmail is running offline\n"
-            f"  tracking API   {stack.api_url}\n"
-            f"  site tag       {stack.api_url}/web/tag/\n"
-            f"  Mailgun sandbox {facts['sandbox'] or '(not available yet)'}\n"
-            f"  AWS (moto)     {stack.moto_url}\n"
-            f"  demo project   {project.id}\n"
-            f"  write key      {project.write_key}\n"
-            f"  admin key      {project.admin_key}\n"
-            f"  facts file     {path.relative_to(ROOT)}\n"
+            f"  tracking API     {stack.api_url}\n"
+            f"  site tag         {stack.api_url}/web/tag/\n"
+            f"  Mailgun sandbox  {facts['sandbox'] or '(not available yet)'}\n"
+            f"  AWS (moto)       {stack.moto_url}\n"
+            f"  demo project     {project.id}\n"
+            f"  write key        {project.write_key}\n"
+            f"  admin key        {project.admin_key}\n"
+            f"  facts file       {path}\n"
             f"Press Ctrl-C to stop.\n",
             flush=True,
         )

@@ -162,6 +162,7 @@ class LocalStack:
             self.api = None
         self.moto.stop()
         self._restore_environment()
+        _forget_cached_clients()  # they point at the moto server that just stopped
         logger.info("local stack stopped")
 
     def __enter__(self) -> LocalStack:
