@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from local.template import Template, TemplateError, scalar_text
 
@@ -24,6 +24,14 @@ logger = logging.getLogger(__name__)
 
 FUNCTION_TYPES = ("AWS::Serverless::Function",)
 Handler = Callable[[Any, Any], Any]
+
+
+class Invocable(Protocol):
+    """What event sources need of a function: a name for logs, and Lambda's call signature."""
+
+    logical_id: str
+
+    def __call__(self, event: Any, context: Any = None) -> Any: ...
 
 
 @dataclass

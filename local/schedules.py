@@ -14,7 +14,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from local.runner import EventSource, LocalFunction
+from local.runner import EventSource, Invocable
 from local.template import TemplateError
 
 logger = logging.getLogger(__name__)
@@ -116,7 +116,7 @@ def next_fire(expression: str, after: datetime) -> datetime | None:
 class ScheduleTimer:
     """One Schedule/ScheduleV2 event of one function."""
 
-    def __init__(self, function: LocalFunction, source: EventSource, region: str, account_id: str) -> None:
+    def __init__(self, function: Invocable, source: EventSource, region: str, account_id: str) -> None:
         props = source.properties
         self.function = function
         self.name = f"{function.logical_id}.{source.name}"

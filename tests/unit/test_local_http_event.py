@@ -100,8 +100,14 @@ def key_shape(document: Any) -> Any:
 
 def test_event_has_the_shape_of_the_stored_sample() -> None:
     sample = json.loads((EVENTS / "track.json").read_text())
-    event = event_for([("Host", "a1b2c3d4e5.execute-api.us-east-1.amazonaws.com"), ("Content-Type", "application/json"),
-                       ("User-Agent", "test")], b'{"a": 1}')  # fmt: skip
+    event = event_for(
+        [
+            ("Host", "a1b2c3d4e5.execute-api.us-east-1.amazonaws.com"),
+            ("Content-Type", "application/json"),
+            ("User-Agent", "test"),
+        ],
+        b'{"a": 1}',
+    )
     assert key_shape(event) == key_shape(sample)
     assert set(sample["headers"]) - {"accept", "accept-encoding", "authorization", "content-length", "origin"} <= set(
         event["headers"]

@@ -48,9 +48,16 @@ def test_handlers_load_by_path_under_unique_names(
 
 def test_a_missing_handler_module_is_reported_on_first_call(tmp_path: Path) -> None:
     function = LocalFunction(
-        logical_id="Missing", name="m", arn="arn", code_dir=tmp_path, handler="app.handler",
-        timeout=1, memory_mb=128, environment={}, events=[],
-    )  # fmt: skip
+        logical_id="Missing",
+        name="m",
+        arn="arn",
+        code_dir=tmp_path,
+        handler="app.handler",
+        timeout=1,
+        memory_mb=128,
+        environment={},
+        events=[],
+    )
     with pytest.raises(FileNotFoundError, match="Missing"):
         function({})
 

@@ -49,16 +49,15 @@ class _Function:
     def __init__(self) -> None:
         self.events: list[Any] = []
 
-    def __call__(self, event: Any) -> str:
+    def __call__(self, event: Any, context: Any = None) -> str:
         self.events.append(event)
         return "done"
 
 
 def test_run_now_delivers_the_eventbridge_scheduled_event() -> None:
     function = _Function()
-    timer = ScheduleTimer(
-        function, EventSource("Daily", "Schedule", {"Schedule": "rate(1 day)"}), "us-east-1", "123456789012"
-    )  # type: ignore[arg-type]
+    source = EventSource("Daily", "Schedule", {"Schedule": "rate(1 day)"})
+    timer = ScheduleTimer(function, source, "us-east-1", "123456789012")
     assert timer.run_now() == "done"
     event = function.events[0]
     assert event["detail-type"] == "Scheduled Event"
@@ -69,9 +68,8 @@ def test_run_now_delivers_the_eventbridge_scheduled_event() -> None:
 
 def test_input_replaces_the_event_and_disabled_schedules_do_not_start() -> None:
     function = _Function()
-    source = EventSource("Nightly", "ScheduleV2", {"ScheduleExpression": "cron(0 3 * * ? *)", "Input": '{"job": "x"}',
-                                                   "State": "DISABLED"})  # fmt: skip
-    timer = ScheduleTimer(function, source, "us-east-1", "123456789012")  # type: ignore[arg-type]
+    properties = {"ScheduleExpression": "cron(0 3 * * ? *)", "Input": '{"job": "x"}', "State": "DISABLED"}
+    timer = ScheduleTimer(function, EventSource("Nightly", "ScheduleV2", properties), "us-east-1", "123456789012")
     timer.start()
     assert timer._thread is None
     timer.run_now()

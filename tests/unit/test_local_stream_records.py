@@ -53,9 +53,14 @@ def test_batch_item_failures_name_the_checkpoint() -> None:
 def test_on_failure_record_matches_what_lambda_sends() -> None:
     records = [lambda_record(boto_record(str(n)), STREAM) for n in (100, 101)]
     record = failure_record(
-        records=records, shard_id="shardId-1", stream_arn=STREAM, function_arn="arn:fn",
-        condition="RetryAttemptsExhausted", invoke_count=3, function_error=True,
-    )  # fmt: skip
+        records=records,
+        shard_id="shardId-1",
+        stream_arn=STREAM,
+        function_arn="arn:fn",
+        condition="RetryAttemptsExhausted",
+        invoke_count=3,
+        function_error=True,
+    )
     assert set(record) == {"requestContext", "responseContext", "version", "timestamp", "DDBStreamBatchInfo"}
     assert record["requestContext"]["approximateInvokeCount"] == 3
     assert record["responseContext"] == {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"}
