@@ -8,7 +8,7 @@ import pytest
 from tagmail.services.ingest import IngestService
 from tagmail.services.keys import KeyResolver
 from tagmail.services.projects import CreatedProject, ProjectAdmin
-from tests.unit.fakes import FakeApiKeys, FakeClock, FakeEvents, FakeProjects, FakeUsers
+from tests.unit.fakes import FakeApiKeys, FakeClock, FakeEvents, FakeProjects, FakeSecrets, FakeUsers
 
 
 @pytest.fixture(autouse=True)
@@ -30,9 +30,10 @@ class World:
         self.users = FakeUsers()
         self.events = FakeEvents()
         self.projects = FakeProjects()
+        self.secrets = FakeSecrets()
         self.resolver = KeyResolver(self.keys, self.clock)
         self.ingest = IngestService(self.resolver, self.users, self.events, self.clock, timedelta(days=400))
-        self.admin = ProjectAdmin(self.projects, self.keys, self.clock)
+        self.admin = ProjectAdmin(self.projects, self.keys, self.secrets, self.clock)
         self.project: CreatedProject = self.admin.create_project("shop")
 
 

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+from tagmail.domain.mail import Envelope
 from tagmail.domain.projects import ApiKey, Project
+from tagmail.domain.sending import MessageRecord
+from tagmail.domain.settings import ProjectSecrets
+from tagmail.domain.stats import Counter
+from tagmail.domain.suppressions import Suppression
+from tagmail.domain.templates import TemplateVersion
 from tagmail.domain.tracking import TrackingMessage
 from tagmail.domain.users import UserProfile
 from tagmail.errors import DependencyUnavailable
@@ -45,6 +52,27 @@ class FakeProjects:
 
     def add(self, project: Project) -> None:
         self.items[project.project_id] = project
+
+    def update(self, project: Project) -> None:
+        assert project.project_id in self.items
+        self.items[project.project_id] = project
+
+    def project_for_domain(self, domain: str) -> str | None:
+        return next(
+            (p.project_id for p in self.items.values() if (p.settings.sending_domain or "").lower() == domain.lower()),
+            None,
+        )
+
+
+class FakeSecrets:
+    def __init__(self) -> None:
+        self.items: dict[str, ProjectSecrets] = {}
+
+    def get(self, project_id: str) -> ProjectSecrets | None:
+        return self.items.get(project_id)
+
+    def put(self, project_id: str, secrets: ProjectSecrets) -> None:
+        self.items[project_id] = secrets
 
 
 class FakeUsers:
@@ -95,3 +123,84 @@ class FakeEvents:
 
     def of(self, project_id: str) -> list[TrackingMessage]:
         return [message for (project, _, _), (message, _) in self.items.items() if project == project_id]
+
+
+class FakeMessages:
+    def __init__(self) -> None:
+        self.items: dict[tuple[str, str], MessageRecord] = {}
+
+    def get(self, project_id: str, send_key: str) -> MessageRecord | None:
+        return self.items.get((project_id, send_key))
+
+    def reserve(self, record: MessageRecord) -> MessageRecord | None:
+        if (record.project_id, record.send_key) in self.items:
+            return None
+        stored = replace(record, revision=1)
+        self.items[(record.project_id, record.send_key)] = stored
+        return stored
+
+    def save(self, record: MessageRecord) -> MessageRecord | None:
+        current = self.items.get((record.project_id, record.send_key))
+        if current is None or current.revision != record.revision:
+            return None
+        stored = replace(record, revision=(record.revision or 0) + 1)
+        self.items[(record.project_id, record.send_key)] = stored
+        return stored
+
+
+class FakeSuppressions:
+    def __init__(self) -> None:
+        self.items: dict[tuple[str, str], Suppression] = {}
+
+    def get(self, project_id: str, address: str) -> Suppression | None:
+        return self.items.get((project_id, address))
+
+    def add(self, suppression: Suppression) -> None:
+        self.items.setdefault((suppression.project_id, suppression.address), suppression)
+
+
+class FakeStats:
+    def __init__(self) -> None:
+        self.counts: dict[tuple[str, str, str], dict[Counter, int]] = {}
+
+    def add(self, project_id: str, campaign_id: str, variant: str, counts: Mapping[Counter, int]) -> None:
+        row = self.counts.setdefault((project_id, campaign_id, variant), {})
+        for counter, value in counts.items():
+            row[counter] = row.get(counter, 0) + value
+
+    def total(self, counter: Counter) -> int:
+        return sum(row.get(counter, 0) for row in self.counts.values())
+
+
+class FakeTemplates:
+    def __init__(self) -> None:
+        self.versions: dict[tuple[str, str], list[TemplateVersion]] = {}
+
+    def add(self, project_id: str, version: TemplateVersion) -> None:
+        self.versions.setdefault((project_id, version.template_id), []).append(version)
+
+    def get_version(self, project_id: str, template_id: str, version: int | None) -> TemplateVersion | None:
+        versions = self.versions.get((project_id, template_id), [])
+        if version is None:
+            return versions[-1] if versions else None
+        return next((v for v in versions if v.version == version), None)
+
+
+class FakeMailer:
+    """Records what would be handed to Mailgun; `failures` are raised one per call first."""
+
+    def __init__(self) -> None:
+        self.sent: list[Envelope] = []
+        self.failures: list[Exception] = []
+        self.accepted_by_provider: dict[str, str] = {}
+
+    def send(self, envelope: Envelope) -> str:
+        if self.failures:
+            raise self.failures.pop(0)
+        self.sent.append(envelope)
+        message_id = f"<{len(self.sent)}@{envelope.domain}>"
+        self.accepted_by_provider[envelope.variables.get("tagmail_send", "")] = message_id
+        return message_id
+
+    def find_accepted(self, envelope: Envelope, since: datetime) -> str | None:
+        return self.accepted_by_provider.get(envelope.variables.get("tagmail_send", ""))

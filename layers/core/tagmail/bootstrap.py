@@ -9,13 +9,22 @@ from __future__ import annotations
 import functools
 import os
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from tagmail.adapters.dynamodb import DynamoApiKeys, DynamoEvents, DynamoProjects, DynamoUsers, Tables, bind_tables
+from tagmail.adapters.mail_store import DynamoIdempotency, DynamoMessages, DynamoStats, DynamoSuppressions
+from tagmail.adapters.mailgun import MailgunClient, MailgunMailer
+from tagmail.adapters.queues import SqsDeadLetters, SqsSendQueue
+from tagmail.adapters.rendering import JinjaRenderer
+from tagmail.adapters.secrets import SsmSecretStore
+from tagmail.adapters.template_store import DynamoTemplates
 from tagmail.config import Config
+from tagmail.domain.settings import MailSettings, ProjectSecrets
 from tagmail.services.event_stream import EventStreamConsumer
 from tagmail.services.ingest import IngestService
 from tagmail.services.keys import KeyResolver
 from tagmail.services.projects import ProjectAdmin
+from tagmail.services.send import SendService
 
 
 def utc_now() -> datetime:
@@ -55,10 +64,94 @@ def event_stream_consumer() -> EventStreamConsumer:
 
 @functools.cache
 def project_admin() -> ProjectAdmin:
-    return ProjectAdmin(DynamoProjects(tables().projects), DynamoApiKeys(tables().api_keys), clock=utc_now)
+    return ProjectAdmin(
+        DynamoProjects(tables().projects), DynamoApiKeys(tables().api_keys), secret_store(), clock=utc_now
+    )
+
+
+def _client(service: str) -> Any:
+    import boto3
+
+    return boto3.client(service, region_name=config().region, endpoint_url=config().aws_endpoint_url)
+
+
+@functools.cache
+def secret_store() -> SsmSecretStore:
+    return SsmSecretStore(_client("ssm"), config().secrets_prefix)
+
+
+@functools.cache
+def send_queue() -> SqsSendQueue:
+    return SqsSendQueue(_client("sqs"), config().send_queue_url)
+
+
+@functools.cache
+def dead_letters() -> SqsDeadLetters:
+    return SqsDeadLetters(_client("sqs"), config().send_dead_letter_queue_url)
+
+
+@functools.cache
+def renderer() -> JinjaRenderer:
+    return JinjaRenderer()
+
+
+@functools.cache
+def _mailgun_session() -> Any:
+    import requests
+
+    # One pooled session per container: TLS connections to Mailgun are reused across sends.
+    return requests.Session()
+
+
+def mailer_for(settings: MailSettings, secrets: ProjectSecrets) -> MailgunMailer:
+    client = MailgunClient(settings.api_base_url, secrets.mailgun_api_key or "", session=_mailgun_session())
+    return MailgunMailer(client)
+
+
+@functools.cache
+def message_store() -> DynamoMessages:
+    return DynamoMessages(tables().messages)
+
+
+@functools.cache
+def stats_store() -> DynamoStats:
+    return DynamoStats(tables().stats)
+
+
+@functools.cache
+def suppression_store() -> DynamoSuppressions:
+    return DynamoSuppressions(tables().suppressions)
+
+
+@functools.cache
+def template_store() -> DynamoTemplates:
+    return DynamoTemplates(tables().templates)
+
+
+@functools.cache
+def idempotency_store() -> DynamoIdempotency:
+    return DynamoIdempotency(tables().idempotency)
+
+
+@functools.cache
+def send_service() -> SendService:
+    return SendService(
+        projects=DynamoProjects(tables().projects),
+        secrets=secret_store(),
+        users=DynamoUsers(tables().users),
+        templates=template_store(),
+        suppressions=suppression_store(),
+        messages=message_store(),
+        stats=stats_store(),
+        renderer=renderer(),
+        mailer_for=mailer_for,
+        clock=utc_now,
+        public_base_url=config().public_base_url,
+    )
 
 
 def reset() -> None:
     """Forget every built object (tests and the local stack change the environment between runs)."""
-    for built in (config, tables, key_resolver, ingest_service, event_stream_consumer, project_admin):
-        built.cache_clear()
+    for name, built in list(globals().items()):
+        if callable(built) and hasattr(built, "cache_clear") and not name.startswith("__"):
+            built.cache_clear()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -16,20 +16,34 @@ from pynamodb.attributes import (
     VersionAttribute,
 )
 from pynamodb.exceptions import PutError, PynamoDBException
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
 from tagmail.config import Config
 from tagmail.domain.projects import ApiKey, KeyKind, Project
+from tagmail.domain.settings import MailgunRegion, MailSettings
 from tagmail.domain.tracking import StoredEvent, TrackingMessage
 from tagmail.domain.users import UserProfile, shard_of
-from tagmail.errors import Conflict, DependencyUnavailable
+from tagmail.errors import Conflict, DependencyUnavailable, NotFound
+
+
+class ProjectsByDomain(GlobalSecondaryIndex["ProjectItem"]):  # type: ignore[no-untyped-call]
+    class Meta:
+        index_name = "by_domain"
+        projection = KeysOnlyProjection()
+
+    sending_domain = UnicodeAttribute(hash_key=True)
 
 
 class ProjectItem(Model):
     project_id = UnicodeAttribute(hash_key=True)
     name = UnicodeAttribute()
-    enabled = BooleanAttribute(default=True)
     created_at = UTCDateTimeAttribute()
+    # Top-level copy of settings.sending_domain for the by_domain index (webhooks → project).
+    sending_domain = UnicodeAttribute(null=True)
+    settings = UnicodeAttribute(null=True)  # MailSettings as JSON
+    # Bound per table in bind_tables(): an index object must belong to exactly one model class.
+    by_domain: ProjectsByDomain
 
 
 class ApiKeyItem(Model):
@@ -79,6 +93,88 @@ class EventItem(Model):
     expires_at = NumberAttribute()
 
 
+class TemplatesByProject(GlobalSecondaryIndex["TemplateItem"]):  # type: ignore[no-untyped-call]
+    class Meta:
+        index_name = "by_project"
+        projection = AllProjection()
+
+    project_id = UnicodeAttribute(hash_key=True)
+    name = UnicodeAttribute(range_key=True)
+
+
+class TemplateItem(Model):
+    """sk "meta": the template (name, latest version); sk "v#000001"...: its immutable versions."""
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    template_id = UnicodeAttribute()
+    # Only meta items carry project_id and name, so only they are in the by_project index.
+    project_id = UnicodeAttribute(null=True)
+    name = UnicodeAttribute(null=True)
+    latest_version = NumberAttribute(null=True)
+    version = NumberAttribute(null=True)
+    default_locale = UnicodeAttribute(null=True)
+    contents = UnicodeAttribute(null=True)  # {locale: {subject, html, text}} as JSON
+    created_at = UTCDateTimeAttribute()
+    updated_at = UTCDateTimeAttribute(null=True)
+    by_project: TemplatesByProject
+
+
+class MessageItem(Model):
+    pk = UnicodeAttribute(hash_key=True)
+    project_id = UnicodeAttribute()
+    send_key = UnicodeAttribute()
+    kind = UnicodeAttribute()
+    status = UnicodeAttribute()
+    campaign_id = UnicodeAttribute()
+    variant = UnicodeAttribute()
+    created_at = UTCDateTimeAttribute()
+    updated_at = UTCDateTimeAttribute()
+    recipient = UnicodeAttribute(null=True)
+    user_key = UnicodeAttribute(null=True)
+    template_id = UnicodeAttribute(null=True)
+    template_version = NumberAttribute(null=True)
+    locale = UnicodeAttribute(null=True)
+    mailgun_id = UnicodeAttribute(null=True)
+    reason = UnicodeAttribute(null=True)
+    lease_until = UTCDateTimeAttribute(null=True)
+    history = UnicodeAttribute(default="[]")  # [[status, iso time, detail], ...]
+    expires_at = NumberAttribute()
+    version = VersionAttribute()
+
+
+class SuppressionItem(Model):
+    project_id = UnicodeAttribute(hash_key=True)
+    address = UnicodeAttribute(range_key=True)
+    reason = UnicodeAttribute()
+    created_at = UTCDateTimeAttribute()
+    detail = UnicodeAttribute(null=True)
+
+
+class StatsItem(Model):
+    """One counter attribute per `Counter`, each changed with an atomic ADD."""
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    accepted = NumberAttribute(null=True)
+    delivered = NumberAttribute(null=True)
+    opened = NumberAttribute(null=True)
+    unique_opened = NumberAttribute(null=True)
+    clicked = NumberAttribute(null=True)
+    unique_clicked = NumberAttribute(null=True)
+    failed_temporary = NumberAttribute(null=True)
+    failed_permanent = NumberAttribute(null=True)
+    complained = NumberAttribute(null=True)
+    unsubscribed = NumberAttribute(null=True)
+    skipped = NumberAttribute(null=True)
+    failed = NumberAttribute(null=True)
+
+
+class IdempotencyItem(Model):
+    pk = UnicodeAttribute(hash_key=True)
+    expires_at = NumberAttribute()
+
+
 M = TypeVar("M", bound=Model)
 
 
@@ -88,12 +184,17 @@ class Tables:
     api_keys: type[ApiKeyItem]
     users: type[UserItem]
     events: type[EventItem]
+    templates: type[TemplateItem]
+    messages: type[MessageItem]
+    suppressions: type[SuppressionItem]
+    stats: type[StatsItem]
+    idempotency: type[IdempotencyItem]
 
 
 def bind_tables(config: Config) -> Tables:
     """Subclass each item model with a Meta naming its table (table names are known only at run time)."""
 
-    def bind(model: type[M], table_name: str) -> type[M]:
+    def bind(model: type[M], table_name: str, **indexes: Any) -> type[M]:
         meta = type(
             "Meta",
             (),
@@ -106,43 +207,48 @@ def bind_tables(config: Config) -> Tables:
                 "max_retry_attempts": 3,
             },
         )
-        return type(model.__name__, (model,), {"Meta": meta})
+        return type(model.__name__, (model,), {"Meta": meta, **indexes})
 
     return Tables(
-        projects=bind(ProjectItem, config.projects_table),
+        projects=bind(ProjectItem, config.projects_table, by_domain=ProjectsByDomain()),
         api_keys=bind(ApiKeyItem, config.api_keys_table),
         users=bind(UserItem, config.users_table),
         events=bind(EventItem, config.events_table),
+        templates=bind(TemplateItem, config.templates_table, by_project=TemplatesByProject()),
+        messages=bind(MessageItem, config.messages_table),
+        suppressions=bind(SuppressionItem, config.suppressions_table),
+        stats=bind(StatsItem, config.stats_table),
+        idempotency=bind(IdempotencyItem, config.idempotency_table),
     )
 
 
-def _unavailable(exc: Exception) -> DependencyUnavailable:
+def unavailable(exc: Exception) -> DependencyUnavailable:
     return DependencyUnavailable(f"DynamoDB request failed: {type(exc).__name__}")
 
 
-def _is_condition_failure(exc: PynamoDBException) -> bool:
+def is_condition_failure(exc: PynamoDBException) -> bool:
     return exc.cause_response_code == "ConditionalCheckFailedException"
 
 
-def _load(model: type[M], hash_key: str, consistent: bool = False) -> M | None:
+def load_item(model: type[M], hash_key: str, consistent: bool = False) -> M | None:
     try:
         return model.get(hash_key, consistent_read=consistent)
     except model.DoesNotExist:
         return None
     except PynamoDBException as exc:
-        raise _unavailable(exc) from exc
+        raise unavailable(exc) from exc
 
 
-def _save(item: Model, condition: Any = None) -> bool:
+def save_item(item: Model, condition: Any = None) -> bool:
     """Conditional save; False when the condition did not hold (exists already, changed meanwhile)."""
     try:
         item.save(condition=condition)
     except PutError as exc:
-        if _is_condition_failure(exc):
+        if is_condition_failure(exc):
             return False
-        raise _unavailable(exc) from exc
+        raise unavailable(exc) from exc
     except PynamoDBException as exc:
-        raise _unavailable(exc) from exc
+        raise unavailable(exc) from exc
     return True
 
 
@@ -151,17 +257,50 @@ class DynamoProjects:
         self._model = model
 
     def get(self, project_id: str) -> Project | None:
-        item = _load(self._model, project_id)
+        item = load_item(self._model, project_id)
         if item is None:
             return None
-        return Project(project_id=item.project_id, name=item.name, enabled=item.enabled, created_at=item.created_at)
+        return Project(
+            project_id=item.project_id,
+            name=item.name,
+            created_at=item.created_at,
+            settings=_settings_from_json(item.settings),
+        )
 
     def add(self, project: Project) -> None:
-        item = self._model(
-            project.project_id, name=project.name, enabled=project.enabled, created_at=project.created_at
-        )
-        if not _save(item, self._model.project_id.does_not_exist()):
+        if not save_item(self._item(project), self._model.project_id.does_not_exist()):
             raise Conflict(f"project {project.project_id} exists already")
+
+    def update(self, project: Project) -> None:
+        if not save_item(self._item(project), self._model.project_id.exists()):
+            raise NotFound(f"project {project.project_id} does not exist")
+
+    def project_for_domain(self, domain: str) -> str | None:
+        try:
+            for item in self._model.by_domain.query(domain.lower(), limit=1):
+                return str(item.project_id)
+        except PynamoDBException as exc:
+            raise unavailable(exc) from exc
+        return None
+
+    def _item(self, project: Project) -> ProjectItem:
+        settings = project.settings
+        return self._model(
+            project.project_id,
+            name=project.name,
+            created_at=project.created_at,
+            sending_domain=settings.sending_domain.lower() if settings.sending_domain else None,
+            settings=json.dumps(asdict(settings), separators=(",", ":")),
+        )
+
+
+def _settings_from_json(text: str | None) -> MailSettings:
+    if not text:
+        return MailSettings()
+    document = json.loads(text)
+    document["mailgun_region"] = MailgunRegion(document.get("mailgun_region", "us"))
+    known = {f.name for f in fields(MailSettings)}
+    return MailSettings(**{k: v for k, v in document.items() if k in known})
 
 
 class DynamoApiKeys:
@@ -169,7 +308,7 @@ class DynamoApiKeys:
         self._model = model
 
     def get(self, key_hash: str) -> ApiKey | None:
-        item = _load(self._model, key_hash)
+        item = load_item(self._model, key_hash)
         if item is None:
             return None
         return ApiKey(
@@ -178,7 +317,7 @@ class DynamoApiKeys:
 
     def add(self, key: ApiKey) -> None:
         item = self._model(key.key_hash, project_id=key.project_id, kind=key.kind.value, created_at=key.created_at)
-        if not _save(item, self._model.key_hash.does_not_exist()):
+        if not save_item(item, self._model.key_hash.does_not_exist()):
             raise Conflict("the key exists already")
 
 
@@ -187,7 +326,7 @@ class DynamoUsers:
         self._model = model
 
     def get(self, project_id: str, key: str, consistent: bool = False) -> UserProfile | None:
-        item = _load(self._model, f"{project_id}#{key}", consistent)
+        item = load_item(self._model, f"{project_id}#{key}", consistent)
         return None if item is None else _profile_from_item(item)
 
     def save(self, profile: UserProfile, expected: UserProfile | None) -> bool:
@@ -195,7 +334,7 @@ class DynamoUsers:
         # VersionAttribute makes save() conditional on the revision we read (or on absence).
         if expected is not None and expected.revision is not None:
             item.version = expected.revision
-        return _save(item)
+        return save_item(item)
 
 
 def _profile_from_item(item: UserItem) -> UserProfile:
@@ -277,7 +416,7 @@ class DynamoEvents:
             payload=json.dumps(message.payload, separators=(",", ":"), ensure_ascii=False),
             expires_at=int(expires_at.timestamp()),
         )
-        return _save(item, self._model.pk.does_not_exist())
+        return save_item(item, self._model.pk.does_not_exist())
 
 
 def _iso(moment: datetime) -> str:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+
+from tagmail.domain.settings import MailSettings
 
 
 class KeyKind(StrEnum):
@@ -22,7 +24,7 @@ class Project:
     project_id: str
     name: str
     created_at: datetime
-    enabled: bool = True
+    settings: MailSettings = field(default_factory=MailSettings)
 
 
 @dataclass(frozen=True)

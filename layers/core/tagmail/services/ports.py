@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
+from tagmail.domain.mail import Envelope
 from tagmail.domain.projects import ApiKey, Project
+from tagmail.domain.sending import MessageRecord
+from tagmail.domain.settings import MailSettings, ProjectSecrets
+from tagmail.domain.stats import Counter
+from tagmail.domain.suppressions import Suppression
+from tagmail.domain.templates import Footer, MailContent, RenderedMail, TemplateVersion
 from tagmail.domain.tracking import TrackingMessage
 from tagmail.domain.users import UserProfile
 
@@ -24,6 +30,10 @@ class ProjectRepository(Protocol):
 
     def add(self, project: Project) -> None: ...
 
+    def update(self, project: Project) -> None: ...
+
+    def project_for_domain(self, domain: str) -> str | None: ...
+
 
 class UserRepository(Protocol):
     def get(self, project_id: str, key: str, consistent: bool = False) -> UserProfile | None: ...
@@ -38,3 +48,59 @@ class EventRepository(Protocol):
     def add_once(self, project_id: str, message: TrackingMessage, expires_at: datetime) -> bool:
         """Store the event unless (project, actor, messageId) is stored already; True if stored."""
         ...
+
+
+class SecretStore(Protocol):
+    def get(self, project_id: str) -> ProjectSecrets | None: ...
+
+    def put(self, project_id: str, secrets: ProjectSecrets) -> None: ...
+
+
+class SuppressionRepository(Protocol):
+    def get(self, project_id: str, address: str) -> Suppression | None: ...
+
+    def add(self, suppression: Suppression) -> None: ...
+
+
+class MessageRepository(Protocol):
+    def get(self, project_id: str, send_key: str) -> MessageRecord | None: ...
+
+    def reserve(self, record: MessageRecord) -> MessageRecord | None:
+        """Write the record if its send key is new (the dedupe gate); the stored record, or None."""
+        ...
+
+    def save(self, record: MessageRecord) -> MessageRecord | None:
+        """Write if the stored record is still at `record.revision`; the stored record, or None
+        when another writer moved it on."""
+        ...
+
+
+class StatsRepository(Protocol):
+    def add(self, project_id: str, campaign_id: str, variant: str, counts: Mapping[Counter, int]) -> None: ...
+
+
+class TemplateRepository(Protocol):
+    def get_version(self, project_id: str, template_id: str, version: int | None) -> TemplateVersion | None:
+        """A template's version (None: its latest)."""
+        ...
+
+
+class Renderer(Protocol):
+    def render(self, content: MailContent, variables: Mapping[str, Any], *, footer: Footer | None) -> RenderedMail: ...
+
+
+class Mailer(Protocol):
+    def send(self, envelope: Envelope) -> str:
+        """Hand the mail to the provider; returns its message id."""
+        ...
+
+    def find_accepted(self, envelope: Envelope, since: datetime) -> str | None:
+        """The provider's id of this very mail if it accepted it since `since` (crash recovery)."""
+        ...
+
+
+MailerFactory = Callable[[MailSettings, ProjectSecrets], Mailer]
+
+
+class DeadLetters(Protocol):
+    def bury(self, body: str, reason: str) -> None: ...

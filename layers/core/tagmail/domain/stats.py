@@ -1,0 +1,20 @@
+"""What is counted per campaign and variant."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Counter(StrEnum):
+    ACCEPTED = "accepted"
+    DELIVERED = "delivered"
+    OPENED = "opened"
+    UNIQUE_OPENED = "unique_opened"
+    CLICKED = "clicked"
+    UNIQUE_CLICKED = "unique_clicked"
+    FAILED_TEMPORARY = "failed_temporary"
+    FAILED_PERMANENT = "failed_permanent"
+    COMPLAINED = "complained"
+    UNSUBSCRIBED = "unsubscribed"
+    SKIPPED = "skipped"
+    FAILED = "failed"

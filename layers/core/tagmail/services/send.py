@@ -1,0 +1,329 @@
+"""The one send path: every e-mail, whatever its kind, is checked, deduplicated, rendered and
+handed to Mailgun here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from enum import StrEnum
+from typing import Any
+
+from tagmail.domain.email import InvalidEmail, parse_email
+from tagmail.domain.mail import Envelope
+from tagmail.domain.projects import Project
+from tagmail.domain.sending import MessageRecord, MessageStatus, SendKind, SendRequest
+from tagmail.domain.settings import ProjectSecrets
+from tagmail.domain.stats import Counter
+from tagmail.domain.templates import Footer
+from tagmail.domain.unsubscribe import UnsubscribeClaim, make_token
+from tagmail.domain.users import UserProfile, user_key
+from tagmail.errors import InvalidInput, TagmailError
+from tagmail.observability import count, logger
+from tagmail.services.ports import (
+    Clock,
+    Mailer,
+    MailerFactory,
+    MessageRepository,
+    ProjectRepository,
+    Renderer,
+    SecretStore,
+    StatsRepository,
+    SuppressionRepository,
+    TemplateRepository,
+    UserRepository,
+)
+
+# Longer than one send function run (30 s), shorter than the queue's visibility timeout (180 s):
+# a sender that dies mid-send is taken over by the redelivery, never by a concurrent copy.
+LEASE = timedelta(seconds=90)
+
+
+class PermanentSendFailure(TagmailError):
+    """The request can never succeed as it is (bad template, refused by Mailgun, no settings)."""
+
+    code = "send_failed"
+
+
+class TransientSendFailure(TagmailError):
+    """The request may succeed later (Mailgun rate limit or outage, a concurrent sender)."""
+
+    code = "send_deferred"
+
+
+class SendOutcome(StrEnum):
+    SENT = "sent"
+    SKIPPED = "skipped"
+    DUPLICATE = "duplicate"
+
+
+@dataclass(frozen=True)
+class _Recipient:
+    address: str
+    canonical: str
+    profile: UserProfile | None
+
+
+class SendService:
+    def __init__(
+        self,
+        *,
+        projects: ProjectRepository,
+        secrets: SecretStore,
+        users: UserRepository,
+        templates: TemplateRepository,
+        suppressions: SuppressionRepository,
+        messages: MessageRepository,
+        stats: StatsRepository,
+        renderer: Renderer,
+        mailer_for: MailerFactory,
+        clock: Clock,
+        public_base_url: str,
+    ) -> None:
+        self._projects = projects
+        self._secrets = secrets
+        self._users = users
+        self._templates = templates
+        self._suppressions = suppressions
+        self._messages = messages
+        self._stats = stats
+        self._renderer = renderer
+        self._mailer_for = mailer_for
+        self._clock = clock
+        self._public_base_url = public_base_url
+
+    def send(self, request: SendRequest) -> SendOutcome:
+        project = self._projects.get(request.project_id)
+        if project is None:
+            raise PermanentSendFailure(f"project {request.project_id} does not exist")
+        recipient, skip_reason = self._recipient(project, request)
+        if skip_reason is not None or recipient is None:
+            return self._skip(request, recipient, skip_reason or "no recipient")
+
+        settings = project.settings
+        secrets = self._secrets.get(project.project_id)
+        if not settings.ready_to_send or settings.sending_domain is None or settings.sender_address is None:
+            raise PermanentSendFailure("the project has no sending domain and sender address")
+        if secrets is None or not secrets.mailgun_api_key:
+            raise PermanentSendFailure("the project has no Mailgun API key")
+
+        now = self._clock()
+        record = MessageRecord(
+            project_id=project.project_id,
+            send_key=request.send_key,
+            kind=request.kind,
+            status=MessageStatus.SENDING,
+            campaign_id=request.campaign_id,
+            variant=request.variant,
+            created_at=now,
+            updated_at=now,
+            recipient=recipient.canonical,
+            user_key=request.user_key,
+            template_id=request.template_id,
+            lease_until=now + LEASE,
+        )
+        envelope = self._compose(project, secrets, request, recipient)  # fails before anything is written
+        mailer = self._mailer_for(settings, secrets)
+        reserved = self._reserve(record, envelope, mailer)
+        if reserved is None:
+            return SendOutcome.DUPLICATE
+
+        try:
+            message_id = mailer.send(envelope)
+        except TagmailError as error:
+            self._fail(reserved, error)
+            raise
+        accepted = replace(reserved, mailgun_id=message_id, lease_until=None).with_status(
+            MessageStatus.ACCEPTED, self._clock()
+        )
+        self._messages.save(accepted)
+        self._stats.add(project.project_id, request.campaign_id, request.variant, {Counter.ACCEPTED: 1})
+        count("MailsAccepted")
+        return SendOutcome.SENT
+
+    def _reserve(self, record: MessageRecord, envelope: Envelope, mailer: Mailer) -> MessageRecord | None:
+        """Take the send key, or learn that this mail was already sent. None means: do not send."""
+        reserved = self._messages.reserve(record)
+        if reserved is not None:
+            return reserved
+        existing = self._messages.get(record.project_id, record.send_key)
+        if existing is None or existing.status is not MessageStatus.SENDING:
+            return None  # sent, skipped or failed before: the effect already happened once
+        if existing.lease_until is not None and existing.lease_until > record.created_at:
+            raise TransientSendFailure("another sender holds this send; it will be retried")
+        # A sender died holding the lease. If it had reached Mailgun, Mailgun knows the mail.
+        if existing.reason != "released":
+            found = mailer.find_accepted(envelope, since=existing.created_at - timedelta(minutes=1))
+            if found is not None:
+                self._messages.save(
+                    replace(existing, mailgun_id=found, lease_until=None).with_status(
+                        MessageStatus.ACCEPTED, self._clock(), "recovered after an interrupted send"
+                    )
+                )
+                return None
+        takeover = self._messages.save(
+            replace(existing, lease_until=record.lease_until, reason=None, updated_at=record.created_at)
+        )
+        if takeover is None:
+            raise TransientSendFailure("another sender took this send over; it will be retried")
+        return takeover
+
+    def _fail(self, record: MessageRecord, error: TagmailError) -> None:
+        now = self._clock()
+        if _is_transient(error):
+            released = replace(record, lease_until=now, reason="released" if _answered(error) else None)
+            self._messages.save(released)
+            raise TransientSendFailure(error.message) from error
+        failed = replace(record, lease_until=None, reason=error.message).with_status(MessageStatus.FAILED, now)
+        self._messages.save(failed)
+        self._stats.add(record.project_id, record.campaign_id, record.variant, {Counter.FAILED: 1})
+        raise PermanentSendFailure(error.message) from error
+
+    def _recipient(self, project: Project, request: SendRequest) -> tuple[_Recipient | None, str | None]:
+        """Who gets the mail, or why nobody does (the skip reason)."""
+        profile = self._profile(project.project_id, request.user_key) if request.user_key else None
+        if request.kind is SendKind.OPERATIONAL:
+            return _explicit_recipient(request, profile), None
+        if not project.settings.enabled:
+            return None, "project_disabled"
+        if request.kind is SendKind.TEST:
+            return _explicit_recipient(request, profile), None
+        return self._marketing_recipient(project.project_id, profile)
+
+    def _marketing_recipient(
+        self, project_id: str, profile: UserProfile | None
+    ) -> tuple[_Recipient | None, str | None]:
+        if profile is None or not profile.email or not profile.email_canonical:
+            return None, "unknown_user" if profile is None else "no_address"
+        recipient = _Recipient(profile.email, profile.email_canonical, profile)
+        if profile.subscription is not True:
+            return recipient, "unsubscribed"
+        suppression = self._suppressions.get(project_id, profile.email_canonical)
+        if suppression is not None:
+            return recipient, f"suppressed:{suppression.reason.value}"
+        return recipient, None
+
+    def _profile(self, project_id: str, key: str) -> UserProfile | None:
+        # Strongly consistent: an unsubscribe a moment ago must stop this mail.
+        profile = self._users.get(project_id, key, consistent=True)
+        if profile is not None and profile.alias_of is not None:
+            return self._users.get(project_id, user_key(profile.alias_of), consistent=True)
+        return profile
+
+    def _compose(
+        self, project: Project, secrets: ProjectSecrets, request: SendRequest, recipient: _Recipient
+    ) -> Envelope:
+        settings = project.settings
+        version = self._templates.get_version(project.project_id, request.template_id, request.template_version)
+        if version is None:
+            raise PermanentSendFailure(f"template {request.template_id} (version {request.template_version}) not found")
+        profile = recipient.profile
+        wanted = request.locale or (profile.locale if profile else None) or settings.default_locale
+        locale = version.locale_for(wanted)
+        marketing = request.kind is not SendKind.OPERATIONAL
+        unsubscribe_url = self._unsubscribe_url(secrets, project.project_id, request) if marketing else None
+        footer = (
+            Footer(
+                unsubscribe_url=unsubscribe_url or "",
+                sender_name=settings.sender_name or settings.sender_address or "",
+                sender_address=settings.sender_address or "",
+                postal_address=settings.postal_address,
+                locale=locale,
+            )
+            if marketing
+            else None
+        )
+        variables: dict[str, Any] = {
+            **request.variables,
+            "user": _user_variables(profile, recipient.address),
+            "event": request.event or {},
+            "unsubscribe_url": unsubscribe_url or "",
+            "sender": {"name": settings.sender_name or "", "address": settings.sender_address or ""},
+        }
+        try:
+            rendered = self._renderer.render(version.contents[locale], variables, footer=footer)
+        except InvalidInput as exc:
+            raise PermanentSendFailure(f"template {request.template_id} v{version.version}: {exc.message}") from exc
+        headers = {}
+        if unsubscribe_url:
+            # RFC 8058 one-click unsubscribe, required by Gmail and Yahoo for bulk senders.
+            headers = {
+                "List-Unsubscribe": f"<{unsubscribe_url}>",
+                "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+            }
+        return Envelope(
+            domain=settings.sending_domain or "",
+            sender_name=settings.sender_name,
+            sender_address=settings.sender_address or "",
+            to=recipient.address,
+            subject=rendered.subject,
+            html=rendered.html,
+            text=rendered.text,
+            reply_to=settings.reply_to,
+            headers=headers,
+            tags=tuple(tag for tag in (request.campaign_id, f"{request.campaign_id}:{request.variant}") if tag)[:3],
+            variables={
+                "tagmail_project": project.project_id,
+                "tagmail_send": request.send_key,
+                "tagmail_campaign": request.campaign_id,
+                "tagmail_variant": request.variant,
+            },
+            track_clicks=not settings.disable_click_tracking,
+            track_opens=not settings.disable_open_tracking,
+        )
+
+    def _unsubscribe_url(self, secrets: ProjectSecrets, project_id: str, request: SendRequest) -> str:
+        # A test send's link unsubscribes nobody: its key names no user.
+        key = request.user_key if request.kind is SendKind.MARKETING and request.user_key else "test"
+        token = make_token(secrets.unsubscribe_secret, UnsubscribeClaim(project_id, key, request.campaign_id))
+        return f"{self._public_base_url}/u/{token}"
+
+    def _skip(self, request: SendRequest, recipient: _Recipient | None, reason: str) -> SendOutcome:
+        now = self._clock()
+        record = MessageRecord(
+            project_id=request.project_id,
+            send_key=request.send_key,
+            kind=request.kind,
+            status=MessageStatus.SKIPPED,
+            campaign_id=request.campaign_id,
+            variant=request.variant,
+            created_at=now,
+            updated_at=now,
+            recipient=recipient.canonical if recipient else None,
+            user_key=request.user_key,
+            template_id=request.template_id,
+            reason=reason,
+        )
+        # Written only if this send key is new, so a redelivered request counts once.
+        if self._messages.reserve(record) is not None:
+            self._stats.add(request.project_id, request.campaign_id, request.variant, {Counter.SKIPPED: 1})
+            logger().info("send skipped", project_id=request.project_id, reason=reason)
+        return SendOutcome.SKIPPED
+
+
+def _explicit_recipient(request: SendRequest, profile: UserProfile | None) -> _Recipient:
+    try:
+        address = parse_email(request.to or (profile.email if profile and profile.email else ""))
+    except InvalidEmail as exc:
+        raise PermanentSendFailure(f"the recipient address {exc}") from exc
+    return _Recipient(address.given, address.canonical, profile)
+
+
+def _user_variables(profile: UserProfile | None, address: str) -> dict[str, Any]:
+    if profile is None:
+        return {"email": address}
+    return {
+        **profile.attributes,
+        "email": profile.email or address,
+        "user_id": profile.user_id,
+        "locale": profile.locale,
+        "timezone": profile.timezone,
+    }
+
+
+def _is_transient(error: TagmailError) -> bool:
+    return error.code in ("mailgun_unavailable", "dependency_unavailable")
+
+
+def _answered(error: TagmailError) -> bool:
+    """Mailgun answered (429, 5xx) and so certainly did not take the mail, unlike a timeout."""
+    return getattr(error, "status", None) is not None
