@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from local.cors import CorsPolicy
 from local.runner import LocalFunction
 from local.template import ACCOUNT_ID, TemplateError
 
@@ -69,6 +70,24 @@ class Route:
         return (self.path == "$default", 2 in kinds, kinds, self.method == "ANY")
 
 
+def _refuse_authorizer(where: str, auth: Any) -> None:
+    """Authorizers are not emulated; running the API open instead would hide that silently."""
+    if not auth:
+        return
+    if auth.get("Authorizers") or auth.get("DefaultAuthorizer") or auth.get("Authorizer", "NONE") != "NONE":
+        raise TemplateError(f"{where}: HTTP API authorizers are not emulated by the local stack")
+
+
+def api_cors(apis: dict[str, dict[str, Any]]) -> CorsPolicy | None:
+    """The one CORS policy of the template's HTTP APIs (they share one local server)."""
+    for logical_id, props in apis.items():
+        _refuse_authorizer(logical_id, props.get("Auth"))
+    policies = {CorsPolicy.from_configuration(props.get("CorsConfiguration")) for props in apis.values()}
+    if len(policies) > 1:
+        raise TemplateError("HTTP APIs with different CorsConfiguration cannot share the local server")
+    return policies.pop() if policies else None
+
+
 def _match_segments(wanted: list[str], given: list[str]) -> dict[str, str] | None:
     parameters: dict[str, str] = {}
     for index, segment in enumerate(wanted):
@@ -102,8 +121,10 @@ class Router:
                 if source.type != "HttpApi":
                     continue
                 props = source.properties
+                where = f"{function.logical_id}.{source.name}"
                 if str(props.get("PayloadFormatVersion", "2.0")) != "2.0":
-                    raise TemplateError(f"{function.logical_id}.{source.name}: only payload format 2.0 runs locally")
+                    raise TemplateError(f"{where}: only payload format 2.0 runs locally")
+                _refuse_authorizer(where, props.get("Auth"))
                 path = props.get("Path", "$default")
                 method = str(props.get("Method", "ANY")).upper()
                 routes.append(Route(method, path, function, str(props.get("ApiId", "local"))))
@@ -297,8 +318,11 @@ class _RequestHandler(BaseHTTPRequestHandler):
 class HttpApiServer:
     """ThreadingHTTPServer on 127.0.0.1 routing requests to the template's HttpApi handlers."""
 
-    def __init__(self, router: Router, port: int = 0, web_root: Path | None = None) -> None:
+    def __init__(
+        self, router: Router, port: int = 0, web_root: Path | None = None, cors: CorsPolicy | None = None
+    ) -> None:
         self.router = router
+        self.cors = cors
         self.requested_port = port
         self.web_root = web_root.resolve() if web_root else None
         self.port = 0
@@ -344,7 +368,18 @@ class HttpApiServer:
             and (split.path == "/web" or split.path.startswith("/web/"))
         ):
             return self._static(unquote(split.path[len("/web") :]))
-        found = self.router.match(request.command, split.path)
+        origin = request.headers.get("Origin")
+        requested_method = request.headers.get("Access-Control-Request-Method")
+        if self.cors and request.command == "OPTIONS" and origin and requested_method:
+            requested_headers = request.headers.get("Access-Control-Request-Headers", "")
+            return HttpResponse(204, self.cors.preflight_headers(origin, requested_method, requested_headers), b"")
+        response = self._invoke(request, split.path, split.query, body)
+        if self.cors:
+            response.headers = self.cors.replace_headers(response.headers, origin)
+        return response
+
+    def _invoke(self, request: _RequestHandler, path: str, query: str, body: bytes) -> HttpResponse:
+        found = self.router.match(request.command, path)
         if found is None:
             return json_response(404, {"message": "Not Found"})
         route, path_parameters = found
@@ -352,8 +387,8 @@ class HttpApiServer:
             route=route,
             path_parameters=path_parameters,
             method=request.command,
-            raw_path=split.path,
-            raw_query=split.query,
+            raw_path=path,
+            raw_query=query,
             headers=request.headers.items(),
             body=body,
             source_ip=request.client_address[0],

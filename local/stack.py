@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 from local.aws import CREDENTIALS, MotoServer
 from local.demo import DemoProject, create_demo_project
-from local.http_api import HttpApiServer, Router
+from local.http_api import HttpApiServer, Router, api_cors
 from local.pollers import Poller
 from local.queues import QueuePoller
 from local.resources import ResourceCreator
@@ -110,7 +110,12 @@ class LocalStack:
         self._add_paths()
         _forget_cached_clients()
         if "HttpApi" in self.event_sources:
-            self.api = HttpApiServer(Router.from_functions(self.functions.values()), self.api_port, self.web_root)
+            apis = {
+                resource.logical_id: self.template.resolve(resource.properties)
+                for resource in self.template.resources("AWS::Serverless::HttpApi")
+            }
+            router = Router.from_functions(self.functions.values())
+            self.api = HttpApiServer(router, self.api_port, self.web_root, cors=api_cors(apis))
             self.api.start()
         self._wire_event_sources()
         logger.info(

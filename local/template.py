@@ -153,7 +153,7 @@ class Template:
 
     def resources(self, *types: str) -> Iterator[Resource]:
         """Resources (optionally of the given types) whose Condition holds, Globals applied."""
-        function_globals = (self.data.get("Globals") or {}).get("Function") or {}
+        global_sections = self.data.get("Globals") or {}
         for logical_id, raw in self.raw_resources.items():
             if types and raw.get("Type") not in types:
                 continue
@@ -161,8 +161,9 @@ class Template:
             if condition is not None and not self.condition(condition):
                 continue
             properties = copy.deepcopy(raw.get("Properties") or {})
-            if raw.get("Type") == "AWS::Serverless::Function":
-                properties = _merge_globals(copy.deepcopy(function_globals), properties)
+            section = _GLOBALS_SECTIONS.get(raw.get("Type", ""))
+            if section and global_sections.get(section):
+                properties = _merge_globals(copy.deepcopy(global_sections[section]), properties)
             yield Resource(logical_id, raw["Type"], properties, condition)
 
     def resource(self, logical_id: str) -> Resource:
@@ -383,6 +384,16 @@ _INTRINSICS: dict[str, Callable[[Template, Any], Any]] = {
     "Fn::And": lambda template, argument: all(template.resolve(part) for part in argument),
     "Fn::Or": lambda template, argument: any(template.resolve(part) for part in argument),
     "Fn::Base64": _base64,
+}
+
+# SAM's Globals sections and the resource types they apply to.
+_GLOBALS_SECTIONS = {
+    "AWS::Serverless::Function": "Function",
+    "AWS::Serverless::Api": "Api",
+    "AWS::Serverless::HttpApi": "HttpApi",
+    "AWS::Serverless::SimpleTable": "SimpleTable",
+    "AWS::Serverless::StateMachine": "StateMachine",
+    "AWS::Serverless::LayerVersion": "LayerVersion",
 }
 
 # Resource types whose name property overrides the derived physical name.

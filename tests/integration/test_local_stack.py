@@ -393,3 +393,18 @@ def test_functions_can_be_called_directly(stack: LocalStack) -> None:
     assert stack.function("ScheduledFunction")({"direct": True}) == {"handled": {"direct": True}}
     with pytest.raises(KeyError, match="Nope"):
         stack.function("Nope")
+
+
+def test_cors_configuration_is_applied_like_api_gateway(stack: LocalStack) -> None:
+    shop = {"Origin": "https://shop.example.com"}
+    preflight = requests.options(
+        f"{stack.api_url}/items/1", headers={**shop, "Access-Control-Request-Method": "GET"}, timeout=5
+    )
+    assert preflight.status_code == 204  # answered by the API, though no OPTIONS route exists
+    assert preflight.headers["access-control-allow-origin"] == "https://shop.example.com"
+    assert preflight.headers["access-control-allow-methods"] == "GET,POST"
+    assert preflight.headers["access-control-max-age"] == "600"
+    response = requests.get(f"{stack.api_url}/items/1", headers=shop, timeout=5)
+    assert response.headers["access-control-allow-origin"] == "https://shop.example.com"
+    stranger = requests.get(f"{stack.api_url}/items/1", headers={"Origin": "https://evil.example"}, timeout=5)
+    assert "access-control-allow-origin" not in stranger.headers

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from local.http_api import Route, Router, build_event, is_text, to_http_response
+from local.cors import CorsPolicy
+from local.http_api import Route, Router, api_cors, build_event, is_text, to_http_response
 from local.template import TemplateError
 
 EVENTS = Path(__file__).resolve().parents[2] / "events" / "ingest"
@@ -189,3 +190,40 @@ def test_response_without_status_code_is_a_200_json_body() -> None:
 def test_invalid_status_code_is_an_error() -> None:
     with pytest.raises(ValueError, match="invalid literal"):
         to_http_response({"statusCode": "nope"})
+
+
+def test_cors_policy_answers_preflights_and_replaces_integration_headers() -> None:
+    policy = CorsPolicy.from_configuration(
+        {
+            "AllowOrigins": ["https://shop.example.com"],
+            "AllowMethods": ["get", "POST"],
+            "AllowHeaders": ["X-A"],
+            "ExposeHeaders": ["X-B"],
+            "MaxAge": 60,
+            "AllowCredentials": True,
+        }
+    )
+    assert policy is not None
+    assert policy.preflight_headers("https://shop.example.com", "POST", "x-a") == [
+        ("access-control-allow-origin", "https://shop.example.com"),
+        ("access-control-allow-credentials", "true"),
+        ("access-control-expose-headers", "x-b"),
+        ("access-control-allow-methods", "GET,POST"),
+        ("access-control-allow-headers", "x-a"),
+        ("access-control-max-age", "60"),
+    ]
+    assert policy.preflight_headers("https://evil.example", "POST", "") == []
+    replaced = policy.replace_headers([("Access-Control-Allow-Origin", "*"), ("x-own", "1")], "https://evil.example")
+    assert replaced == [("x-own", "1")]
+
+
+def test_cors_true_allows_everything_and_absent_means_none() -> None:
+    policy = CorsPolicy.from_configuration(True)
+    assert policy is not None
+    assert ("access-control-allow-methods", "DELETE") in policy.preflight_headers("https://a.example", "DELETE", "")
+    assert api_cors({"Api": {}}) is None
+
+
+def test_http_apis_with_authorizers_are_refused() -> None:
+    with pytest.raises(TemplateError, match="authorizers"):
+        api_cors({"Api": {"Auth": {"DefaultAuthorizer": "Jwt", "Authorizers": {"Jwt": {}}}}})
