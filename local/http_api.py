@@ -8,10 +8,12 @@ response rule). GET /web/... also serves the repository's web/ folder, as a loca
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import logging
 import mimetypes
 import secrets
+import socket
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -38,6 +40,7 @@ _TEXT_TYPES = (
     "application/x-www-form-urlencoded",
     "application/javascript",
 )
+_FRAMING_HEADERS = {"content-length", "transfer-encoding", "connection"}
 _STATIC_TYPES = {".js": "text/javascript", ".mjs": "text/javascript", ".map": "application/json"}
 
 
@@ -255,6 +258,30 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     api: HttpApiServer
 
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
+        super().__init__(address, handler)
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        connection, address = super().get_request()
+        with self._connections_lock:
+            self._connections.add(connection)
+        return connection, address
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._connections_lock:
+            self._connections.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        """End kept-alive connections too, so their handler threads finish with the server."""
+        with self._connections_lock:
+            connections = list(self._connections)
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+
 
 class _RequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
@@ -267,7 +294,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
         response = self.server.api.respond(self)
         self.send_response(response.status)
         for name, value in response.headers:
-            self.send_header(name, value)
+            if name.lower() not in _FRAMING_HEADERS:  # the server frames the body itself
+                self.send_header(name, value)
         self.send_header("Content-Length", str(len(response.body)))
         self.end_headers()
         if self.command != "HEAD":
@@ -353,6 +381,7 @@ class HttpApiServer:
             return
         server.shutdown()
         server.server_close()
+        server.close_connections()
         if self._thread is not None:
             self._thread.join(timeout=5)
         logger.info("http api stopped", extra={"url": self.url})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 import os
 import signal
@@ -52,6 +53,11 @@ def test_stop_frees_every_port_thread_and_environment_variable() -> None:
     assert os.environ["AWS_ENDPOINT_URL"] == stack.moto_url
     assert any(thread.name.startswith(OUR_THREADS) for thread in threading.enumerate())
 
+    kept_alive = http.client.HTTPConnection("127.0.0.1", stack.api.port, timeout=5)
+    kept_alive.request("GET", "/nowhere")
+    response = kept_alive.getresponse()
+    assert (response.status, response.read()) == (404, b'{"message": "Not Found"}')
+
     started = time.monotonic()
     stack.stop()
 
@@ -60,6 +66,9 @@ def test_stop_frees_every_port_thread_and_environment_variable() -> None:
     assert not [thread.name for thread in threading.enumerate() if thread.name.startswith(OUR_THREADS)]
     assert os.environ.get("AWS_ENDPOINT_URL") == before
     assert "STAGE" not in os.environ
+    assert kept_alive.sock is not None
+    assert kept_alive.sock.recv(1) == b""  # the server closed the kept-alive connection
+    kept_alive.close()
 
 
 def test_a_failed_start_stops_what_it_started(tmp_path: Path) -> None:
