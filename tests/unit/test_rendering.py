@@ -472,3 +472,16 @@ def test_given_a_broken_template_when_rendered_then_it_is_a_render_error(rendere
     with pytest.raises(TemplateRenderError) as caught:
         render(renderer, "<p>{% if %}</p>")
     assert caught.value.field == "html"
+
+
+def test_given_a_blank_text_part_then_the_text_is_generated_from_the_html(renderer: JinjaRenderer) -> None:
+    mail = render(renderer, "<p>セール開催中</p>", text="  \n")
+    assert mail.text == "セール開催中\n"
+
+
+def test_given_absurdly_nested_variables_then_rendering_fails_cleanly(renderer: JinjaRenderer) -> None:
+    nested: dict[str, Any] = {}
+    for _ in range(5000):
+        nested = {"a": nested}
+    with pytest.raises(InvalidInput):
+        render(renderer, "<p>x</p>", {"user": nested})

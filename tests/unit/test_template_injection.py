@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from markupsafe import Markup
 
+from tagmail.adapters import rendering
 from tagmail.adapters.rendering import JinjaRenderer
 from tagmail.domain.templates import Footer, MailContent, RenderedMail
 from tagmail.errors import InvalidInput
@@ -53,7 +54,8 @@ SSTI_PAYLOADS = [
     "{% include '/etc/passwd' %}",
     "{% import 'os' as os %}",
     "{% extends '/etc/passwd' %}",
-    "{{ '%s' % user }}",
+    "{{ '%s' % self }}",
+    "{{ '%r' % user }}",
     "{{ user.email.ljust(100) }}",
 ]
 
@@ -95,7 +97,7 @@ def render_untrusted(renderer: JinjaRenderer, content: MailContent, values: dict
 
 def leaks(shown: str) -> list[str]:
     found = [marker for marker in ("<class", "<function", "<module", "<built-in", "__builtins__") if marker in shown]
-    found += [f"environment value {name}" for name, value in os.environ.items() if len(value) >= 8 and value in shown]
+    found += [f"environment value {name}" for name, value in os.environ.items() if len(value) >= 12 and value in shown]
     return found
 
 
@@ -211,6 +213,8 @@ HOSTILE_TEMPLATES = [
     pytest.param("{{ range(10000) | join('y' * 1000) }}", id="join-amplifies"),
     pytest.param("{% for i in range(10000) %}{{ 'x' * 1000 }}{% endfor %}", id="output-too-large"),
     pytest.param("{{ '%999999999d' % 1 }}", id="percent-format-width"),
+    pytest.param("{{ '%*d' % (999999999, 1) }}", id="percent-format-star-width"),
+    pytest.param("{{ '%.999999999f' % 1 }}", id="percent-format-precision"),
     pytest.param("{{ 'x'.center(1000000000) }}", id="center-method"),
     pytest.param("{{ 'x' | center(1000000000) }}", id="center-filter"),
     pytest.param("{{ 'a b' | wordwrap(1, wrapstring='x' * 1000000) }}", id="wordwrap-filter"),
@@ -234,3 +238,23 @@ def test_given_a_big_but_fair_template_then_it_renders(renderer: JinjaRenderer) 
     template = "{% for a in range(100) %}<p>{% for b in range(100) %}{{ b }}{% endfor %}</p>{% endfor %}"
     mail = renderer.render(MailContent("s", template, None), variables(), footer=None)
     assert mail.html.count("<p>") == 100
+
+
+def test_given_a_slow_template_then_the_wall_clock_limit_stops_it(
+    renderer: JinjaRenderer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(rendering, "MAX_SECONDS", -1.0)  # every budget check finds the time is up
+    with pytest.raises(InvalidInput) as caught:
+        renderer.render(MailContent("s", "{% for i in range(1000) %}{% endfor %}", None), variables(), footer=None)
+    assert "longer than" in caught.value.message
+
+
+def test_given_small_percent_formats_then_numbers_are_formatted(renderer: JinjaRenderer) -> None:
+    mail = renderer.render(MailContent("s", "{{ '%.2f' % 3.14159 }} {{ '%05d' % 42 }}", None), variables(), footer=None)
+    assert mail.text == "3.14 00042\n"
+
+
+def test_given_printing_a_macro_or_function_then_it_is_refused(renderer: JinjaRenderer) -> None:
+    for template in ("{% macro m() %}{% endmacro %}{{ m }}", "{{ range }}", "{{ [self] | join }}", "{{ self }}"):
+        with pytest.raises(InvalidInput):
+            renderer.render(MailContent("s", template, None), variables(), footer=None)

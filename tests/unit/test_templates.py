@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 import pytest
 
 from tagmail.domain.templates import (
+    Footer,
     InvalidTemplate,
     MailContent,
     Template,
@@ -116,3 +117,9 @@ def test_template_errors_are_invalid_input_that_name_part_line_and_variable() ->
     assert isinstance(error, InvalidTemplate)
     assert isinstance(error, InvalidInput)
     assert (error.field, error.line, error.variable) == ("html", 3, "user.first_name")
+
+
+def test_given_no_unsubscribe_url_when_a_footer_is_made_then_it_is_refused() -> None:
+    with pytest.raises(InvalidInput) as caught:
+        Footer(unsubscribe_url=" ", sender_name="Shop", sender_address="news@mail.shop.example")
+    assert caught.value.field == "unsubscribe_url"

@@ -48,7 +48,7 @@ MAX_SOURCE_CHARS = 512_000  # one part's template source
 MAX_HTML_CHARS = 1_000_000  # the rendered HTML or text, before and after CSS inlining
 MAX_SUBJECT_CHARS = 255  # longer subjects are cut (a long attribute must not stop a send)
 MAX_VALUE_CHARS = MAX_HTML_CHARS  # any string or list a template builds
-MAX_STEPS = 200_000  # loop iterations plus calls, per mail
+MAX_STEPS = 100_000  # loop iterations plus calls, per mail
 MAX_SECONDS = 3.0  # wall-clock backstop per mail
 MAX_RANGE = 10_000
 MAX_INT_BITS = 4096
@@ -199,8 +199,24 @@ def _wrap(value: Any, path: str) -> Any:
     if isinstance(value, Mapping):
         return _Record(value, path)
     if isinstance(value, (list, tuple, set, frozenset)):
-        return tuple(_wrap(item, f"{path}[{index}]") for index, item in enumerate(value))
+        return _Sequence((_wrap(item, f"{path}[{index}]") for index, item in enumerate(value)), path)
     return str(value)
+
+
+class _Sequence(tuple[Any, ...]):
+    """A read-only list of template data that knows its path, so `items[5]` can be named."""
+
+    path: str
+
+    def __new__(cls, items: Iterable[Any], path: str) -> _Sequence:
+        sequence = super().__new__(cls, items)
+        sequence.path = path
+        return sequence
+
+    def __repr__(self) -> str:
+        return repr(list(self))
+
+    __str__ = __repr__
 
 
 class _MailUndefined(StrictUndefined):
@@ -323,6 +339,8 @@ class _MailEnvironment(ImmutableSandboxedEnvironment):
             return _missing(f"{obj._path}[{argument!r}]")
         if _is_plain_missing(obj):
             return _missing(f"{obj.path}[{argument!r}]")
+        if isinstance(obj, _Sequence) and isinstance(argument, int) and not -len(obj) <= argument < len(obj):
+            return _missing(f"{obj.path}[{argument}]")
         return super().getitem(obj, argument)
 
     def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
@@ -358,7 +376,7 @@ def _callable_in_templates(obj: Any) -> bool:
 def _check_binop(operator: str, left: Any, right: Any) -> None:
     """Refuse, before computing it, a result too large to hold."""
     if operator == "%" and isinstance(left, str):
-        raise SecurityError("%-formatting of strings is not allowed in templates; use filters")
+        _check_percent_format(left, right)
     sequences = (str, list, tuple)
     length = 0
     if operator == "*" and isinstance(left, sequences) and isinstance(right, int):
@@ -407,7 +425,27 @@ def _printable(value: Any, depth: int = 0) -> Any:
 
 
 def _finalize(value: Any) -> Any:
-    return "" if value is None else _printable(value)
+    if value is None:
+        return ""
+    if isinstance(value, Iterator):
+        value = list(value)  # a lazy filter result prints as its items, not as a generator
+    return _printable(value)
+
+
+# One %-directive: optional mapping key, flags, width, precision, conversion.
+_PERCENT = re.compile(r"%(?:\([^)]*\))?[-+ #0]*(\*|\d*)(?:\.(\*|\d*))?(.?)")
+
+
+def _check_percent_format(text: str, arguments: Any) -> None:
+    """`"%.2f" % price` is fine; widths that build huge strings and reprs of objects are not."""
+    for width, precision, conversion in _PERCENT.findall(text):
+        if "*" in (width, precision) or len(width) > 2 or len(precision) > 2:
+            raise SecurityError("%-formats with a width or precision over 99 are not allowed in templates")
+        if conversion in ("r", "a"):
+            raise SecurityError("%r and %a are not allowed in templates")
+    values = arguments.values() if isinstance(arguments, Mapping) else (arguments,)
+    for value in values:
+        _printable(value)
 
 
 def _sized(function: Callable[..., Any]) -> Callable[..., Any]:
@@ -612,11 +650,15 @@ class JinjaRenderer:
         if footer is not None:
             data.setdefault("unsubscribe_url", footer.unsubscribe_url)
             data.setdefault("sender", {"name": footer.sender_name, "address": footer.sender_address})
-        context = {str(key): _wrap(value, str(key)) for key, value in data.items() if value is not None}
+        try:
+            context = {str(key): _wrap(value, str(key)) for key, value in data.items() if value is not None}
+        except RecursionError:
+            raise TemplateRenderError("the template variables nest too deeply", field="variables") from None
+        written_text = content.text if content.text and content.text.strip() else None
         with _budgeted():
             subject = self._render_part("subject", content.subject, context)
             html = self._render_part("html", content.html, context)
-            text = self._render_part("text", content.text, context) if content.text is not None else None
+            text = self._render_part("text", written_text, context) if written_text is not None else None
         if text is None:
             text = html_to_text(html)
         # The footer goes in after inlining, so the template's CSS cannot restyle or hide it.

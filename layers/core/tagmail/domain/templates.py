@@ -116,6 +116,10 @@ class Footer:
     postal_address: str | None = None
     locale: str | None = None
 
+    def __post_init__(self) -> None:
+        if not self.unsubscribe_url.strip():
+            raise InvalidInput("a marketing mail needs an unsubscribe link", field="unsubscribe_url")
+
 
 @dataclass(frozen=True)
 class RenderedMail:
