@@ -94,24 +94,46 @@ def parse_json(body: bytes) -> Any:
 
 
 def _parse_multipart(content_type: str, body: bytes) -> Form:
-    head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode("latin-1", "replace")
-    message = BytesParser(policy=email.policy.HTTP).parsebytes(head + body)
-    parts = message.get_payload() if message.is_multipart() else None
-    if not isinstance(parts, list) or message.defects:
-        raise ApiError.message(400, "malformed multipart/form-data request")
+    """Split the body on its boundary by hand, so file parts keep their exact bytes."""
+    malformed = ApiError.message(400, "malformed multipart/form-data request")
+    header = BytesParser(policy=email.policy.HTTP).parsebytes(f"Content-Type: {content_type}\r\n\r\n".encode())
+    boundary = header.get_boundary()
+    if not boundary:
+        raise malformed
+    delimiter = b"--" + boundary.encode("latin-1")
+    if not body.startswith(delimiter):
+        _, found, rest = body.partition(b"\r\n" + delimiter)
+        if not found:
+            raise malformed
+        body = delimiter + rest
+    chunks = body.split(b"\r\n" + delimiter)
+    chunks[0] = chunks[0][len(delimiter) :]
+    if not chunks[-1].startswith(b"--"):
+        raise malformed  # no closing delimiter
     form = Form()
-    for part in parts:
-        if not isinstance(part, Message):
-            raise ApiError.message(400, "malformed multipart/form-data request")
-        name = part.get_param("name", header="content-disposition")
-        if not isinstance(name, str):
-            raise ApiError.message(400, "malformed multipart/form-data request")
-        payload = part.get_payload(decode=True)
-        data = payload if isinstance(payload, bytes) else b""
-        filename = part.get_filename()
-        if filename is not None:
-            form.fields.append((name, Upload(filename, part.get_content_type(), data)))
-        else:
-            charset = part.get_content_charset() or "utf-8"
-            form.fields.append((name, data.decode(charset, errors="replace")))
+    for chunk in chunks[:-1]:
+        head, found, data = chunk.partition(b"\r\n\r\n")
+        if not found:
+            raise malformed
+        part = BytesParser(policy=email.policy.HTTP).parsebytes(head.lstrip(b"\r\n") + b"\r\n\r\n")
+        form.fields.append(_field(part, data, malformed))
     return form
+
+
+def _field(part: Message, data: bytes, malformed: ApiError) -> tuple[str, str | Upload]:
+    name = part.get_param("name", header="content-disposition")
+    if not isinstance(name, str):
+        raise malformed
+    encoding = (part.get("Content-Transfer-Encoding") or "").strip().lower()
+    if encoding in ("base64", "quoted-printable"):
+        part.set_payload(data)
+        decoded = part.get_payload(decode=True)
+        data = decoded if isinstance(decoded, bytes) else data
+    filename = part.get_filename()
+    if filename is not None:
+        return name, Upload(filename, part.get_content_type(), data)
+    charset = part.get_content_charset() or "utf-8"
+    try:
+        return name, data.decode(charset, errors="replace")
+    except LookupError:
+        return name, data.decode("utf-8", errors="replace")

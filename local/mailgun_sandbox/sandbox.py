@@ -108,7 +108,7 @@ class MailgunSandbox:
         self.port = self._server.server_address[1]
         self._scheduler.start()
         self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.2}, name="mailgun-sandbox", daemon=True
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="mailgun-sandbox", daemon=True
         )
         self._thread.start()
         logger.info("mailgun sandbox listening", extra={"url": self.url})

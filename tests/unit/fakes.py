@@ -204,3 +204,24 @@ class FakeMailer:
 
     def find_accepted(self, envelope: Envelope, since: datetime) -> str | None:
         return self.accepted_by_provider.get(envelope.variables.get("tagmail_send", ""))
+
+
+class FakeIdempotency:
+    """Claimed keys with their expiry; `fail_claims` makes claims raise, as a store outage would."""
+
+    def __init__(self) -> None:
+        self.claims: dict[str, datetime] = {}
+        self.released: list[str] = []
+        self.fail_claims = False
+
+    def claim(self, key: str, until: datetime) -> bool:
+        if self.fail_claims:
+            raise DependencyUnavailable("store down")
+        if key in self.claims:
+            return False
+        self.claims[key] = until
+        return True
+
+    def release(self, key: str) -> None:
+        self.released.append(key)
+        self.claims.pop(key, None)

@@ -25,6 +25,7 @@ from tagmail.services.ingest import IngestService
 from tagmail.services.keys import KeyResolver
 from tagmail.services.projects import ProjectAdmin
 from tagmail.services.send import SendService
+from tagmail.services.webhooks import WebhookService
 
 
 def utc_now() -> datetime:
@@ -155,3 +156,18 @@ def reset() -> None:
     for name, built in list(globals().items()):
         if callable(built) and hasattr(built, "cache_clear") and not name.startswith("__"):
             built.cache_clear()
+
+
+@functools.cache
+def webhook_service() -> WebhookService:
+    return WebhookService(
+        projects=DynamoProjects(tables().projects),
+        secrets=secret_store(),
+        messages=message_store(),
+        suppressions=suppression_store(),
+        stats=stats_store(),
+        users=DynamoUsers(tables().users),
+        idempotency=idempotency_store(),
+        clock=utc_now,
+        tolerance=timedelta(seconds=config().webhook_tolerance_seconds),
+    )

@@ -41,6 +41,12 @@ class Conflict(TagmailError):
     code = "conflict"
 
 
+class Rejected(TagmailError):
+    """Refused for good (a forged, stale or replayed webhook): the sender must not retry."""
+
+    code = "rejected"
+
+
 class DependencyUnavailable(TagmailError):
     """A store or provider tagmail depends on failed; the caller may retry."""
 

@@ -17,6 +17,7 @@ from tagmail.errors import (
     InvalidInput,
     NotFound,
     PayloadTooLarge,
+    Rejected,
     TagmailError,
     Unauthorized,
 )
@@ -30,6 +31,8 @@ _STATUS: list[tuple[type[TagmailError], int]] = [
     (Unauthorized, 401),
     (NotFound, 404),
     (Conflict, 409),
+    # Mailgun stops retrying a webhook only on 406.
+    (Rejected, 406),
     (DependencyUnavailable, 503),
 ]
 
@@ -101,8 +104,12 @@ def json_response(status: int, body: Any, headers: Mapping[str, str] | None = No
     }
 
 
+def status_of(error: TagmailError) -> int:
+    return next((code for kind, code in _STATUS if isinstance(error, kind)), 500)
+
+
 def error_response(error: TagmailError, headers: Mapping[str, str] | None = None) -> dict[str, Any]:
-    status = next((code for kind, code in _STATUS if isinstance(error, kind)), 500)
+    status = status_of(error)
     body: dict[str, Any] = {"success": False, "code": error.code, "message": error.message}
     field_name = getattr(error, "field", None)
     if field_name:

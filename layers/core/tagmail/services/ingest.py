@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import timedelta
 
 from tagmail.domain.projects import KeyKind
 from tagmail.domain.tracking import Endpoint, MessageType, TrackingMessage, parse_request
 from tagmail.domain.users import UserProfile, absorb_anonymous, anonymous_key, apply_traits, link_to_user, user_key
-from tagmail.errors import Conflict
 from tagmail.observability import count
 from tagmail.services.keys import KeyResolver
 from tagmail.services.ports import Clock, EventRepository, UserRepository
-
-# Optimistic writes of one profile rarely collide; when they do, re-read and merge again.
-MAX_PROFILE_ATTEMPTS = 5
+from tagmail.services.profiles import ProfileUpdater
 
 
 @dataclass(frozen=True)
@@ -43,7 +39,7 @@ class IngestService:
         retention: timedelta,
     ) -> None:
         self._keys = keys
-        self._users = users
+        self._profiles = ProfileUpdater(users, clock)
         self._events = events
         self._clock = clock
         self._retention = retention
@@ -71,7 +67,7 @@ class IngestService:
         traits = message.traits
         if message.type is MessageType.IDENTIFY and traits is not None:
             key = user_key(message.user_id) if message.user_id else anonymous_key(message.anonymous_id or "")
-            self._update_profile(project_id, key, lambda p: apply_traits(p, traits, message.timestamp, self._clock()))
+            self._profiles.update(project_id, key, lambda p: apply_traits(p, traits, message.timestamp, self._clock()))
         if message.user_id and message.type in (MessageType.IDENTIFY, MessageType.ALIAS):
             anonymous_id = message.previous_id if message.type is MessageType.ALIAS else message.anonymous_id
             if anonymous_id and anonymous_id != message.user_id:
@@ -90,20 +86,9 @@ class IngestService:
             linked.append(anonymous)
             return link_to_user(anonymous, user_id, self._clock())
 
-        self._update_profile(project_id, anonymous_key(anonymous_id), mark_alias)
+        self._profiles.update(project_id, anonymous_key(anonymous_id), mark_alias)
         if linked and linked[-1].identified_at is not None:
             anonymous = linked[-1]
-            self._update_profile(project_id, user_key(user_id), lambda u: absorb_anonymous(u, anonymous, self._clock()))
-
-    def _update_profile(self, project_id: str, key: str, change: Callable[[UserProfile], UserProfile | None]) -> None:
-        consistent = False
-        for _ in range(MAX_PROFILE_ATTEMPTS):
-            current = self._users.get(project_id, key, consistent=consistent)
-            base = current or UserProfile.new(project_id, key, self._clock())
-            updated = change(base)
-            if updated is None or (current is not None and replace(updated, updated_at=current.updated_at) == current):
-                return
-            if self._users.save(updated, expected=current):
-                return
-            consistent = True
-        raise Conflict("the profile is being changed by too many requests at once; retry")
+            self._profiles.update(
+                project_id, user_key(user_id), lambda u: absorb_anonymous(u, anonymous, self._clock())
+            )

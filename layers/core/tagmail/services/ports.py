@@ -79,6 +79,14 @@ class StatsRepository(Protocol):
     def add(self, project_id: str, campaign_id: str, variant: str, counts: Mapping[Counter, int]) -> None: ...
 
 
+class IdempotencyStore(Protocol):
+    def claim(self, key: str, until: datetime) -> bool:
+        """True the first time `key` is claimed; False while an earlier claim is kept."""
+        ...
+
+    def release(self, key: str) -> None: ...
+
+
 class TemplateRepository(Protocol):
     def get_version(self, project_id: str, template_id: str, version: int | None) -> TemplateVersion | None:
         """A template's version (None: its latest)."""
