@@ -29,16 +29,6 @@ def _port(name: str, default: int) -> int:
     return int(os.environ.get(name) or default)
 
 
-def start_sandbox(port: int) -> tuple[str, dict[str, str]] | None:
-    """Start the Mailgun sandbox; returns (URL, its "mailgun" facts), or None while it is absent.
-
-    The sandbox is not written yet. When it is: start it here on 127.0.0.1:``port``, register
-    its stop in ``main``, and point the project's Mailgun settings at it.
-    """
-    del port
-    return None
-
-
 def write_facts(root: Path, facts: dict[str, Any]) -> Path:
     path = root / os.environ.get("TAGMAIL_FACTS_FILE", str(FACTS_FILE))
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -65,24 +55,25 @@ def main() -> int:
         ROOT,
         api_port=_port("TAGMAIL_API_PORT", 3000),
         moto_port=_port("TAGMAIL_MOTO_PORT", 5000),
+        sandbox_port=_port("TAGMAIL_SANDBOX_PORT", 3001),
     )
     with stack:
-        sandbox = start_sandbox(_port("TAGMAIL_SANDBOX_PORT", 3001))
         project = stack.create_demo_project()
+        assert stack.sandbox is not None
         facts: dict[str, Any] = {
             "api": stack.api_url,
-            "sandbox": sandbox[0] if sandbox else None,
+            "sandbox": stack.sandbox.url,
             "moto": stack.moto_url,
             "project": project.as_dict(),
+            "mailgun": stack.sandbox.facts(),
         }
-        if sandbox:
-            facts["mailgun"] = sandbox[1]
         path = write_facts(ROOT, facts)
         print(
             f"\ntagmail is running offline\n"
             f"  tracking API     {stack.api_url}\n"
             f"  site tag         {stack.api_url}/web/tag/\n"
-            f"  Mailgun sandbox  {facts['sandbox'] or '(not available yet)'}\n"
+            f"  Mailgun sandbox  {stack.sandbox.url}  (sent mail: {stack.sandbox.url}/sandbox/)\n"
+            f"  demo shop page   {stack.api_url}/web/demo/index.html?writeKey={project.write_key}\n"
             f"  AWS (moto)       {stack.moto_url}\n"
             f"  demo project     {project.id}\n"
             f"  write key        {project.write_key}\n"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import sys
 import time
 from collections.abc import Collection, Mapping
@@ -14,6 +15,7 @@ from typing import Any, Protocol
 from local.aws import CREDENTIALS, MotoServer
 from local.demo import DemoProject, create_demo_project
 from local.http_api import HttpApiServer, Router, api_cors
+from local.mailgun_sandbox import MailgunSandbox
 from local.pollers import Poller
 from local.queues import QueuePoller
 from local.resources import ResourceCreator
@@ -54,6 +56,7 @@ class LocalStack:
         event_sources: Collection[str] = ALL_EVENT_SOURCES,
         template: str = "template.yaml",
         web_root: str | Path | None = "web",
+        sandbox_port: int | None = None,
     ) -> None:
         unknown = set(event_sources) - ALL_EVENT_SOURCES
         if unknown:
@@ -78,6 +81,9 @@ class LocalStack:
         self._added_paths: list[str] = []
         self._running: list[_Stoppable] = []
         self.project: DemoProject | None = None
+        # The Mailgun sandbox (started when sandbox_port is not None); demo projects send through it.
+        self.sandbox_port = sandbox_port
+        self.sandbox: MailgunSandbox | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -92,10 +98,17 @@ class LocalStack:
     def _start(self) -> None:
         started = time.monotonic()
         self.moto.start()
+        if self.sandbox_port is not None:
+            self.sandbox = MailgunSandbox.demo(self.sandbox_port)
+        if self.api_port == 0:
+            # Links in mail and the webhook URL given to Mailgun name the API, so its port must be
+            # known before the functions' environment is set.
+            self.api_port = free_port()
+        parameters = {"PublicBaseUrl": f"http://127.0.0.1:{self.api_port}", **self.parameter_overrides}
         self.template = Template.load(
             self.template_path,
             stack_name=self.stack_name,
-            parameter_overrides=self.parameter_overrides,
+            parameter_overrides=parameters,
             endpoint_url=self.moto.url,
         )
         self.physical_names = ResourceCreator(self.template, self.client).create_all()
@@ -165,6 +178,9 @@ class LocalStack:
         if self.api is not None:
             self.api.stop()
             self.api = None
+        if self.sandbox is not None:
+            self.sandbox.stop()
+            self.sandbox = None
         self.moto.stop()
         self._restore_environment()
         _forget_cached_clients()  # they point at the moto server that just stopped
@@ -238,7 +254,7 @@ class LocalStack:
         """Create a project through tagmail.bootstrap (needs the started stack's environment)."""
         if self.template is None:
             raise RuntimeError("start the stack first")
-        self.project = create_demo_project(name)
+        self.project = create_demo_project(name, self.sandbox, self.api_url)
         return self.project
 
     def run_schedule_now(self, function_logical_id: str) -> list[Any]:
@@ -262,6 +278,12 @@ class LocalStack:
                     return False
             if all(poller.mark()[1] == work for poller, (_, work) in marks.items()):
                 return True
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def _forget_cached_clients() -> None:

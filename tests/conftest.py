@@ -28,9 +28,11 @@ def local_stack() -> Iterator[LocalStack]:
 
     Schedules do not fire on their own here; call ``local_stack.run_schedule_now(...)``.
     """
-    stack = LocalStack(ROOT, api_port=0, moto_port=0, event_sources={"HttpApi", "DynamoDB", "SQS"})
+    stack = LocalStack(ROOT, api_port=0, moto_port=0, sandbox_port=0, event_sources={"HttpApi", "DynamoDB", "SQS"})
     stack.start()
     try:
+        assert stack.sandbox is not None
+        stack.sandbox.webhook_retry_scale = 0.001  # Mailgun's retry schedule, in milliseconds
         stack.create_demo_project()
         yield stack
     finally:
