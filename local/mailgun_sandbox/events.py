@@ -242,9 +242,10 @@ def query_events(events: list[dict[str, Any]], params: dict[str, str]) -> list[d
     ascending_param = (params.get("ascending") or "").lower()
     if ascending_param not in ("", "yes", "no"):
         raise ApiError.message(400, "'ascending' parameter must be yes or no")
-    if begin is not None and end is not None and begin > end:
-        begin, end = end, begin
-        ascending = False
+    if begin is not None and end is not None:
+        # With both ends given, their order is the direction (as Mailgun reads a range).
+        ascending = begin <= end
+        begin, end = min(begin, end), max(begin, end)
     else:
         ascending = ascending_param == "yes" or (ascending_param == "" and begin is not None and end is None)
     if begin is not None:

@@ -128,12 +128,12 @@ def stored_message(sandbox: MailgunSandbox, request: Request) -> Response | dict
 # --- Domains -------------------------------------------------------------------------------------
 
 
-@route("GET", r"/v4/domains")
+@route("GET", r"/v[34]/domains")
 def list_domains(sandbox: MailgunSandbox, request: Request) -> dict[str, Any]:
     return sandbox.list_domains(request.query)
 
 
-@route("POST", r"/v4/domains")
+@route("POST", r"/v[34]/domains")
 def create_domain(sandbox: MailgunSandbox, request: Request) -> dict[str, Any]:
     return sandbox.create_domain(request.form())
 
@@ -143,7 +143,7 @@ def get_domain(sandbox: MailgunSandbox, request: Request) -> dict[str, Any]:
     return sandbox.domain(request.params["domain"])
 
 
-@route("PUT", rf"/v4/domains/{_D}")
+@route("PUT", rf"/v[34]/domains/{_D}")
 def update_domain(sandbox: MailgunSandbox, request: Request) -> dict[str, Any]:
     return sandbox.update_domain(request.params["domain"], request.form())
 
