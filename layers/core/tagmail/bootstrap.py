@@ -25,6 +25,7 @@ from tagmail.services.ingest import IngestService
 from tagmail.services.keys import KeyResolver
 from tagmail.services.projects import ProjectAdmin
 from tagmail.services.send import SendService
+from tagmail.services.unsubscribe import UnsubscribeService
 from tagmail.services.webhooks import WebhookService
 
 
@@ -170,4 +171,15 @@ def webhook_service() -> WebhookService:
         idempotency=idempotency_store(),
         clock=utc_now,
         tolerance=timedelta(seconds=config().webhook_tolerance_seconds),
+    )
+
+
+@functools.cache
+def unsubscribe_service() -> UnsubscribeService:
+    return UnsubscribeService(
+        projects=DynamoProjects(tables().projects),
+        secrets=secret_store(),
+        users=DynamoUsers(tables().users),
+        stats=stats_store(),
+        clock=utc_now,
     )

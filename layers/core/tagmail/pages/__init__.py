@@ -1,0 +1,1 @@
+"""Small HTML pages tagmail serves to mail recipients (not the admin console)."""
