@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import email
+import json
 import time
 import uuid
 from collections.abc import Callable
@@ -220,3 +221,61 @@ def test_the_one_click_unsubscribe_link_in_the_mail_works(local_stack: LocalStac
     assert response.status_code == 200
     again = enqueue(local_stack, user_id)
     assert status_becomes(local_stack, again, MessageStatus.SKIPPED).reason == "unsubscribed"
+
+
+def dead_letters(stack: LocalStack) -> list[dict[str, Any]]:
+    answer = stack.client("sqs").receive_message(
+        QueueUrl=stack.queue_urls["SendDeadLetterQueue"],
+        MaxNumberOfMessages=10,
+        MessageAttributeNames=["All"],
+        WaitTimeSeconds=1,
+    )
+    return [json.loads(message["Body"]) for message in answer.get("Messages", [])]
+
+
+def test_a_send_that_can_never_succeed_goes_to_the_dead_letter_queue_with_its_reason(local_stack: LocalStack) -> None:
+    user_id, address = new_user("nobody")
+    identify(local_stack, user_id, email=address, subscription=True)
+    request = SendRequest(
+        project_id=local_stack.project.id,
+        kind=SendKind.MARKETING,
+        template_id="no-such-template",
+        occurrence="dlq-1",
+        user_key=f"u:{user_id}",
+    )
+    sqs = local_stack.client("sqs")
+    sqs.send_message(QueueUrl=local_stack.queue_urls["SendQueue"], MessageBody=request.to_json())
+    sqs.send_message(QueueUrl=local_stack.queue_urls["SendQueue"], MessageBody="{not json")
+    buried: list[dict[str, Any]] = []
+    wait_for(lambda: buried.extend(dead_letters(local_stack)) or len(buried) >= 2, "two dead letters")
+    reasons = {letter["request"]: letter["reason"] for letter in buried}
+    assert "not found" in reasons[request.to_json()]
+    assert "not JSON" in reasons["{not json"]
+    assert mails_to(local_stack, address) == []
+
+
+def test_mailgun_outages_are_retried_until_the_mail_is_accepted(local_stack: LocalStack) -> None:
+    assert local_stack.sandbox is not None
+    user_id, address = new_user("retry")
+    identify(local_stack, user_id, email=address, subscription=True)
+    local_stack.sandbox.set_fault(503, count=2, path_prefix="/v3/mg.demo-shop.test/messages")
+    send_key = enqueue(local_stack, user_id)
+    status_becomes(local_stack, send_key, MessageStatus.DELIVERED)
+    assert len(mails_to(local_stack, address)) == 1
+
+
+def test_a_long_rate_limit_leaves_the_request_on_the_queue_and_releases_the_send(local_stack: LocalStack) -> None:
+    assert local_stack.sandbox is not None
+    user_id, address = new_user("limited")
+    identify(local_stack, user_id, email=address, subscription=True)
+    local_stack.sandbox.set_fault(429, count=1, path_prefix="/v3/mg.demo-shop.test/messages", retry_after_seconds=600)
+    send_key = enqueue(local_stack, user_id)
+    released = wait_for(
+        lambda: (r := record(local_stack, send_key)) is not None and r.reason == "released" and r, "the release"
+    )
+    assert released.status is MessageStatus.SENDING
+    assert mails_to(local_stack, address) == []
+    attributes = local_stack.client("sqs").get_queue_attributes(
+        QueueUrl=local_stack.queue_urls["SendQueue"], AttributeNames=["ApproximateNumberOfMessagesNotVisible"]
+    )["Attributes"]
+    assert int(attributes["ApproximateNumberOfMessagesNotVisible"]) >= 1, "the request waits for its retry"
