@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from tagmail.domain.mail import Envelope
 from tagmail.domain.projects import ApiKey, Project
-from tagmail.domain.sending import MessageRecord
+from tagmail.domain.sending import MessageRecord, SendRequest
 from tagmail.domain.settings import ProjectSecrets
 from tagmail.domain.stats import Counter
 from tagmail.domain.suppressions import Suppression
-from tagmail.domain.templates import TemplateVersion
+from tagmail.domain.templates import Template, TemplateVersion
 from tagmail.domain.tracking import TrackingMessage
 from tagmail.domain.users import UserProfile
-from tagmail.errors import DependencyUnavailable
+from tagmail.errors import Conflict, DependencyUnavailable
 
 
 class FakeClock:
@@ -158,6 +159,15 @@ class FakeSuppressions:
     def add(self, suppression: Suppression) -> None:
         self.items.setdefault((suppression.project_id, suppression.address), suppression)
 
+    def remove(self, project_id: str, address: str) -> bool:
+        return self.items.pop((project_id, address), None) is not None
+
+    def list(self, project_id: str, after: str | None = None, limit: int = 100) -> tuple[list[Suppression], str | None]:
+        addresses = sorted(address for project, address in self.items if project == project_id)
+        page = [address for address in addresses if after is None or address > after][:limit]
+        more = bool(page) and page[-1] != addresses[-1]
+        return [self.items[(project_id, address)] for address in page], (page[-1] if more else None)
+
 
 class FakeStats:
     def __init__(self) -> None:
@@ -170,6 +180,13 @@ class FakeStats:
 
     def total(self, counter: Counter) -> int:
         return sum(row.get(counter, 0) for row in self.counts.values())
+
+    def of_campaign(self, project_id: str, campaign_id: str) -> dict[str, dict[Counter, int]]:
+        return {
+            variant: {counter: row.get(counter, 0) for counter in Counter}
+            for (project, campaign, variant), row in self.counts.items()
+            if (project, campaign) == (project_id, campaign_id)
+        }
 
 
 class FakeTemplates:
@@ -225,3 +242,114 @@ class FakeIdempotency:
     def release(self, key: str) -> None:
         self.released.append(key)
         self.claims.pop(key, None)
+
+
+class FakeTemplateStore(FakeTemplates):
+    """Templates with their latest-version pointer; a version number written twice is a Conflict,
+    as the DynamoDB adapter's conditional transaction makes it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.templates: dict[tuple[str, str], Template] = {}
+        # Lets another writer add a version between the service's read and its write.
+        self.before_write: Callable[[], None] | None = None
+
+    def get(self, project_id: str, template_id: str) -> Template | None:
+        return self.templates.get((project_id, template_id))
+
+    def list(self, project_id: str) -> list[Template]:
+        return [template for (project, _), template in self.templates.items() if project == project_id]
+
+    def add_version(self, project_id: str, template: Template, version: TemplateVersion) -> None:
+        if self.before_write is not None:
+            hook, self.before_write = self.before_write, None
+            hook()
+        stored = self.templates.get((project_id, template.id))
+        expected = version.version - 1
+        if (stored.latest_version if stored else 0) != expected or any(
+            v.version == version.version for v in self.versions.get((project_id, template.id), [])
+        ):
+            raise Conflict(f"template {template.id} changed meanwhile")
+        self.templates[(project_id, template.id)] = template
+        self.add(project_id, version)
+
+
+class FakeMxLookup:
+    def __init__(self, hosts: dict[str, tuple[str, ...]] | None = None) -> None:
+        self.hosts = hosts or {}
+        self.failing = False
+        self.lookups: list[str] = []
+
+    def mx_hosts(self, domain: str) -> tuple[str, ...]:
+        self.lookups.append(domain)
+        if self.failing:
+            raise DependencyUnavailable(f"the DNS lookup of {domain}'s MX records timed out")
+        return self.hosts.get(domain, ())
+
+
+class FakeMailgunDomains:
+    """Mailgun's domain and webhook management as the v3/v4 API behaves: unknown domains are
+    None, POST creates a webhook type, PUT replaces a type's URLs, at most three per type."""
+
+    def __init__(self) -> None:
+        self.domains: dict[str, dict[str, Any]] = {}
+        self.hooks: dict[str, dict[str, list[str]]] = {}
+        self.calls: list[tuple[str, ...]] = []
+        self.failure: Exception | None = None
+        self.api_keys: list[tuple[str, str]] = []
+
+    def __call__(self, base_url: str, api_key: str) -> FakeMailgunDomains:
+        self.api_keys.append((base_url, api_key))
+        return self
+
+    def _maybe_fail(self) -> None:
+        if self.failure is not None:
+            raise self.failure
+
+    def get_domain(self, domain: str) -> dict[str, Any] | None:
+        self.calls.append(("get_domain", domain))
+        self._maybe_fail()
+        return self.domains.get(domain)
+
+    def create_domain(self, domain: str) -> dict[str, Any]:
+        self.calls.append(("create_domain", domain))
+        self._maybe_fail()
+        created = {
+            "message": "Domain has been created",
+            "domain": {"name": domain, "state": "unverified"},
+            "sending_dns_records": [
+                {"record_type": "TXT", "name": domain, "value": "v=spf1 include:mailgun.org ~all", "valid": "unknown"},
+                {"record_type": "TXT", "name": f"mx._domainkey.{domain}", "value": "k=rsa; p=MIGf", "valid": "unknown"},
+                {"record_type": "CNAME", "name": f"email.{domain}", "value": "mailgun.org", "valid": "unknown"},
+            ],
+            "receiving_dns_records": [
+                {"record_type": "MX", "name": domain, "value": "mxa.mailgun.org", "priority": "10", "valid": "unknown"},
+                {"record_type": "MX", "name": domain, "value": "mxb.mailgun.org", "priority": "10", "valid": "unknown"},
+            ],
+        }
+        self.domains[domain] = created
+        return created
+
+    def webhooks(self, domain: str) -> dict[str, list[str]]:
+        self.calls.append(("webhooks", domain))
+        self._maybe_fail()
+        return {kind: list(urls) for kind, urls in self.hooks.get(domain, {}).items()}
+
+    def set_webhook(self, domain: str, kind: str, urls: list[str], exists: bool) -> None:
+        self.calls.append(("set_webhook", domain, kind, "PUT" if exists else "POST"))
+        self._maybe_fail()
+        hooks = self.hooks.setdefault(domain, {})
+        assert (kind in hooks) == exists, "POST for a new type, PUT for an existing one"
+        assert len(urls) <= 3, "Mailgun keeps at most three URLs per webhook type"
+        hooks[kind] = list(urls)
+
+    def writes(self) -> list[tuple[str, ...]]:
+        return [call for call in self.calls if call[0] in ("create_domain", "set_webhook")]
+
+
+class FakeSendQueue:
+    def __init__(self) -> None:
+        self.requests: list[SendRequest] = []
+
+    def enqueue(self, request: SendRequest, delay_seconds: int = 0) -> None:
+        self.requests.append(request)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import os
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tagmail.adapters.dynamodb import DynamoApiKeys, DynamoEvents, DynamoProjects, DynamoUsers, Tables, bind_tables
 from tagmail.adapters.mail_store import DynamoIdempotency, DynamoMessages, DynamoStats, DynamoSuppressions
@@ -172,6 +172,91 @@ def webhook_service() -> WebhookService:
         clock=utc_now,
         tolerance=timedelta(seconds=config().webhook_tolerance_seconds),
     )
+
+
+# -- Admin API ----------------------------------------------------------------------------------
+# Imported where used, not at the top, so the other functions do not load what only the admin API uses.
+
+if TYPE_CHECKING:
+    from tagmail.services.ports import MxLookup
+    from tagmail.services.preview import PreviewService, TestSendService
+    from tagmail.services.reports import Reports
+    from tagmail.services.settings import SettingsService
+    from tagmail.services.suppressions import SuppressionAdmin
+    from tagmail.services.templates import TemplateAdmin
+
+
+@functools.cache
+def mx_lookup() -> MxLookup:
+    from tagmail.adapters.dns import DnsMxLookup
+
+    # DNS_SERVER ("host" or "host:port") points the lookups at one server (tests, local stacks).
+    server = os.environ.get("DNS_SERVER", "").strip()
+    if not server:
+        return DnsMxLookup()
+    host, _, port = server.rpartition(":") if server.count(":") == 1 else (server, "", "53")
+    return DnsMxLookup(nameservers=[host], port=int(port or 53))
+
+
+def mailgun_domains_for(base_url: str, api_key: str) -> MailgunClient:
+    # Management calls are interactive: fail fast instead of retrying for seconds.
+    return MailgunClient(base_url, api_key, session=_mailgun_session(), max_attempts=2, max_wait_seconds=1.0)
+
+
+@functools.cache
+def settings_service() -> SettingsService:
+    from tagmail.services.settings import SettingsService
+
+    return SettingsService(
+        projects=DynamoProjects(tables().projects),
+        secrets=secret_store(),
+        mx_lookup=mx_lookup(),
+        mailgun_for=mailgun_domains_for,
+        public_base_url=config().public_base_url,
+    )
+
+
+@functools.cache
+def template_admin() -> TemplateAdmin:
+    from tagmail.services.templates import TemplateAdmin
+
+    return TemplateAdmin(templates=template_store(), checker=renderer(), clock=utc_now)
+
+
+@functools.cache
+def preview_service() -> PreviewService:
+    from tagmail.services.preview import PreviewService
+
+    return PreviewService(
+        projects=DynamoProjects(tables().projects),
+        secrets=secret_store(),
+        users=DynamoUsers(tables().users),
+        templates=template_store(),
+        renderer=renderer(),
+        checker=renderer(),
+        public_base_url=config().public_base_url,
+    )
+
+
+@functools.cache
+def test_send_service() -> TestSendService:
+    from tagmail.services.preview import TestSendService
+
+    return TestSendService(previews=preview_service(), secrets=secret_store(), queue=send_queue())
+
+
+@functools.cache
+def suppression_admin() -> SuppressionAdmin:
+    from tagmail.services.suppressions import SuppressionAdmin
+
+    return SuppressionAdmin(suppressions=suppression_store(), clock=utc_now)
+
+
+@functools.cache
+def reports() -> Reports:
+    from tagmail.services.reports import Reports
+
+    return Reports(stats=stats_store(), messages=message_store(), users=DynamoUsers(tables().users))
 
 
 @functools.cache

@@ -8,11 +8,11 @@ from typing import Any, Protocol
 
 from tagmail.domain.mail import Envelope
 from tagmail.domain.projects import ApiKey, Project
-from tagmail.domain.sending import MessageRecord
+from tagmail.domain.sending import MessageRecord, SendRequest
 from tagmail.domain.settings import MailSettings, ProjectSecrets
 from tagmail.domain.stats import Counter
 from tagmail.domain.suppressions import Suppression
-from tagmail.domain.templates import Footer, MailContent, RenderedMail, TemplateVersion
+from tagmail.domain.templates import Footer, MailContent, RenderedMail, Template, TemplateVersion
 from tagmail.domain.tracking import TrackingMessage
 from tagmail.domain.users import UserProfile
 
@@ -112,3 +112,61 @@ MailerFactory = Callable[[MailSettings, ProjectSecrets], Mailer]
 
 class DeadLetters(Protocol):
     def bury(self, body: str, reason: str) -> None: ...
+
+
+# -- Admin API ---------------------------------------------------------------------------------
+
+
+class TemplateStore(TemplateRepository, Protocol):
+    def get(self, project_id: str, template_id: str) -> Template | None: ...
+
+    def list(self, project_id: str) -> list[Template]: ...
+
+    def add_version(self, project_id: str, template: Template, version: TemplateVersion) -> None:
+        """Write a new version and move the template's latest pointer; Conflict if another writer
+        added that version number first (a version is never overwritten)."""
+        ...
+
+
+class TemplateChecker(Protocol):
+    def validate(self, content: MailContent) -> None:
+        """Raise InvalidTemplate naming the part (and line) that cannot be compiled."""
+        ...
+
+
+class SuppressionStore(SuppressionRepository, Protocol):
+    def remove(self, project_id: str, address: str) -> bool: ...
+
+    def list(self, project_id: str, after: str | None = None, limit: int = 100) -> tuple[list[Suppression], str | None]:
+        """A page of suppressions in address order, and the address to continue after (None: the end)."""
+        ...
+
+
+class CampaignStats(Protocol):
+    def of_campaign(self, project_id: str, campaign_id: str) -> dict[str, dict[Counter, int]]: ...
+
+
+class SendQueue(Protocol):
+    def enqueue(self, request: SendRequest, delay_seconds: int = 0) -> None: ...
+
+
+class MxLookup(Protocol):
+    def mx_hosts(self, domain: str) -> tuple[str, ...]:
+        """The domain's MX hosts (empty: none); DependencyUnavailable when DNS gives no answer."""
+        ...
+
+
+class MailgunDomains(Protocol):
+    """Mailgun's domain and webhook management calls (MailgunClient implements them)."""
+
+    def get_domain(self, domain: str) -> dict[str, Any] | None: ...
+
+    def create_domain(self, domain: str) -> dict[str, Any]: ...
+
+    def webhooks(self, domain: str) -> dict[str, list[str]]: ...
+
+    def set_webhook(self, domain: str, kind: str, urls: list[str], exists: bool) -> None: ...
+
+
+# Builds the management client for a project's Mailgun account: (API base URL, API key).
+MailgunDomainsFactory = Callable[[str, str], MailgunDomains]

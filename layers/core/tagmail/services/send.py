@@ -3,6 +3,7 @@ handed to Mailgun here."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from enum import StrEnum
@@ -12,7 +13,7 @@ from tagmail.domain.email import InvalidEmail, parse_email
 from tagmail.domain.mail import Envelope
 from tagmail.domain.projects import Project
 from tagmail.domain.sending import MessageRecord, MessageStatus, SendKind, SendRequest
-from tagmail.domain.settings import ProjectSecrets
+from tagmail.domain.settings import MailSettings, ProjectSecrets
 from tagmail.domain.stats import Counter
 from tagmail.domain.templates import Footer
 from tagmail.domain.unsubscribe import UnsubscribeClaim, make_token
@@ -221,24 +222,15 @@ class SendService:
         locale = version.locale_for(wanted)
         marketing = request.kind is not SendKind.OPERATIONAL
         unsubscribe_url = self._unsubscribe_url(secrets, project.project_id, request) if marketing else None
-        footer = (
-            Footer(
-                unsubscribe_url=unsubscribe_url or "",
-                sender_name=settings.sender_name or settings.sender_address or "",
-                sender_address=settings.sender_address or "",
-                postal_address=settings.postal_address,
-                locale=locale,
-            )
-            if marketing
-            else None
+        footer = marketing_footer(settings, unsubscribe_url or "", locale) if marketing else None
+        variables = mail_variables(
+            settings,
+            profile=profile,
+            address=recipient.address,
+            event=request.event,
+            unsubscribe_url=unsubscribe_url,
+            extra=request.variables,
         )
-        variables: dict[str, Any] = {
-            **request.variables,
-            "user": _user_variables(profile, recipient.address),
-            "event": request.event or {},
-            "unsubscribe_url": unsubscribe_url or "",
-            "sender": {"name": settings.sender_name or "", "address": settings.sender_address or ""},
-        }
         try:
             rendered = self._renderer.render(version.contents[locale], variables, footer=footer)
         except InvalidInput as exc:
@@ -274,8 +266,7 @@ class SendService:
     def _unsubscribe_url(self, secrets: ProjectSecrets, project_id: str, request: SendRequest) -> str:
         # A test send's link unsubscribes nobody: its key names no user.
         key = request.user_key if request.kind is SendKind.MARKETING and request.user_key else "test"
-        token = make_token(secrets.unsubscribe_secret, UnsubscribeClaim(project_id, key, request.campaign_id))
-        return f"{self._public_base_url}/u/{token}"
+        return unsubscribe_link(self._public_base_url, secrets, UnsubscribeClaim(project_id, key, request.campaign_id))
 
     def _skip(self, request: SendRequest, recipient: _Recipient | None, reason: str) -> SendOutcome:
         now = self._clock()
@@ -308,9 +299,48 @@ def _explicit_recipient(request: SendRequest, profile: UserProfile | None) -> _R
     return _Recipient(address.given, address.canonical, profile)
 
 
-def _user_variables(profile: UserProfile | None, address: str) -> dict[str, Any]:
+def mail_variables(
+    settings: MailSettings,
+    *,
+    profile: UserProfile | None,
+    address: str,
+    event: Mapping[str, Any] | None,
+    unsubscribe_url: str | None,
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """What a template sees; previews build it here too, so they render exactly like sends.
+    Without a profile (a test send or preview with sample data), `extra["user"]` stands in for it."""
+    extra = dict(extra or {})
+    sample = extra.get("user") if profile is None else None
+    return {
+        **extra,
+        "user": _user_variables(profile, address, sample if isinstance(sample, Mapping) else None),
+        "event": dict(event or {}),
+        "unsubscribe_url": unsubscribe_url or "",
+        "sender": {"name": settings.sender_name or "", "address": settings.sender_address or ""},
+    }
+
+
+def marketing_footer(settings: MailSettings, unsubscribe_url: str, locale: str) -> Footer:
+    """The sender's identity and visible unsubscribe link every marketing mail carries."""
+    return Footer(
+        unsubscribe_url=unsubscribe_url,
+        sender_name=settings.sender_name or settings.sender_address or "",
+        sender_address=settings.sender_address or "",
+        postal_address=settings.postal_address,
+        locale=locale,
+    )
+
+
+def unsubscribe_link(public_base_url: str, secrets: ProjectSecrets, claim: UnsubscribeClaim) -> str:
+    return f"{public_base_url}/u/{make_token(secrets.unsubscribe_secret, claim)}"
+
+
+def _user_variables(
+    profile: UserProfile | None, address: str, sample: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     if profile is None:
-        return {"email": address}
+        return {**(sample or {}), "email": address}
     return {
         **profile.attributes,
         "email": profile.email or address,

@@ -1,0 +1,53 @@
+"""DNS lookups with dnspython: a domain's MX hosts.
+
+A definite answer ("no such domain", "no MX record") is an empty result; a lookup that gets no
+answer (timeout, SERVFAIL, no reachable server) is an error, never read as "no MX".
+"""
+
+from __future__ import annotations
+
+import dns.exception
+import dns.name
+import dns.resolver
+
+from tagmail.errors import DependencyUnavailable, InvalidInput
+
+DEFAULT_TIMEOUT = 4.0
+
+
+class DnsMxLookup:
+    """`nameservers`/`port` point the resolver at given servers (a test's DNS server on 127.0.0.1);
+    without them the system's resolver configuration is used."""
+
+    def __init__(
+        self, nameservers: list[str] | None = None, port: int = 53, timeout_seconds: float = DEFAULT_TIMEOUT
+    ) -> None:
+        self._nameservers = nameservers
+        self._port = port
+        self._timeout = timeout_seconds
+
+    def mx_hosts(self, domain: str) -> tuple[str, ...]:
+        resolver = self._resolver()
+        try:
+            answer = resolver.resolve(domain, "MX", lifetime=self._timeout, search=False)
+        except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
+            return ()
+        except dns.name.EmptyLabel as exc:
+            raise InvalidInput(f"{domain!r} is not a domain name", field="sending_domain") from exc
+        except dns.exception.Timeout as exc:
+            raise DependencyUnavailable(f"the DNS lookup of {domain}'s MX records timed out") from exc
+        except dns.resolver.NoNameservers as exc:
+            raise DependencyUnavailable(f"no DNS server answered the lookup of {domain}'s MX records") from exc
+        except dns.exception.DNSException as exc:
+            raise DependencyUnavailable(
+                f"the DNS lookup of {domain}'s MX records failed ({type(exc).__name__})"
+            ) from exc
+        return tuple(sorted(str(record.exchange).rstrip(".").lower() for record in answer))
+
+    def _resolver(self) -> dns.resolver.Resolver:
+        if self._nameservers is None:
+            return dns.resolver.Resolver()
+        resolver = dns.resolver.Resolver(configure=False)
+        resolver.nameservers = list(self._nameservers)
+        resolver.port = self._port
+        return resolver

@@ -1,0 +1,459 @@
+"""Request and response bodies of the admin API, and their explicit mapping to and from the
+domain. The rules live in the services; these models only give the payloads their shape."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from tagmail.domain.sending import MessageRecord
+from tagmail.domain.settings import MailgunRegion, MailSettings
+from tagmail.domain.suppressions import Suppression
+from tagmail.domain.templates import MailContent, Template, TemplateVersion
+from tagmail.domain.users import UserProfile
+from tagmail.services.preview import Preview, QueuedTestSend, SampleData
+from tagmail.services.settings import DnsRecord, DomainReport, DomainSetup, SettingsChange, SettingsView
+from tagmail.services.suppressions import ImportResult
+
+MAX_SOURCE = 512_000
+# Secrets go in, never out (GET answers *_set flags instead).
+_WRITE_ONLY: dict[str, Any] = {"writeOnly": True}
+
+
+class _Body(BaseModel):
+    # A misspelt field is an error, not silently ignored.
+    model_config = ConfigDict(extra="forbid")
+
+
+class ErrorOut(BaseModel):
+    success: bool = False
+    code: str
+    message: str
+    field: str | None = None
+    line: int | None = Field(None, description="line of a template part or CSV file")
+    variable: str | None = Field(None, description="the template variable without a value")
+    problems: list[dict[str, Any]] | None = Field(
+        None, description="each invalid field of the body, or each bad line of a CSV import (at most 50)"
+    )
+    problem_count: int | None = Field(None, description="how many bad lines a CSV import had")
+
+
+# -- settings -------------------------------------------------------------------------------------
+
+
+class SettingsFields(_Body):
+    enabled: bool = Field(True, description="false stops every marketing and test mail of the project")
+    sending_domain: str | None = Field(None, max_length=253, description="dedicated sending domain, e.g. mail.shop.jp")
+    sender_name: str | None = Field(None, max_length=100)
+    sender_address: str | None = Field(None, max_length=254, description="must be an address on sending_domain")
+    reply_to: str | None = Field(
+        None, max_length=254, description="must be on another domain when sending_domain has MX records"
+    )
+    disable_click_tracking: bool = False
+    disable_open_tracking: bool = False
+    notification_address: str | None = Field(
+        None, max_length=254, description="gets one mail at 90 % and one at 100 % of the monthly limit"
+    )
+    mailgun_region: MailgunRegion = MailgunRegion.US
+    mailgun_base_url: str | None = Field(
+        None, max_length=500, description="another Mailgun-compatible API base (https; http only for localhost)"
+    )
+    postal_address: str | None = Field(None, max_length=500, description="the sender's identity shown in every mail")
+    default_locale: str = Field("ja", max_length=35)
+    timezone: str = Field("Asia/Tokyo", max_length=64, description="IANA time zone")
+
+    def to_settings(self) -> MailSettings:
+        return MailSettings(
+            enabled=self.enabled,
+            sending_domain=self.sending_domain,
+            sender_name=self.sender_name,
+            sender_address=self.sender_address,
+            reply_to=self.reply_to,
+            disable_click_tracking=self.disable_click_tracking,
+            disable_open_tracking=self.disable_open_tracking,
+            notification_address=self.notification_address,
+            mailgun_region=self.mailgun_region,
+            mailgun_base_url=self.mailgun_base_url,
+            postal_address=self.postal_address,
+            default_locale=self.default_locale,
+            timezone=self.timezone,
+        )
+
+
+class SettingsIn(SettingsFields):
+    """PUT replaces the settings (an omitted field takes its default); an omitted secret is kept,
+    an empty one removed."""
+
+    mailgun_api_key: SecretStr | None = Field(
+        None, description="Mailgun private API key; stored in the secret store", json_schema_extra=_WRITE_ONLY
+    )
+    webhook_signing_key: SecretStr | None = Field(
+        None, description="Mailgun HTTP webhook signing key; stored in the secret store", json_schema_extra=_WRITE_ONLY
+    )
+
+    def to_change(self) -> SettingsChange:
+        return SettingsChange(
+            settings=self.to_settings(),
+            mailgun_api_key=self.mailgun_api_key.get_secret_value() if self.mailgun_api_key is not None else None,
+            webhook_signing_key=(
+                self.webhook_signing_key.get_secret_value() if self.webhook_signing_key is not None else None
+            ),
+        )
+
+
+class DnsRecordOut(BaseModel):
+    record_type: str
+    name: str
+    value: str
+    priority: str | None = None
+    valid: str | None = None
+
+    @classmethod
+    def of(cls, record: DnsRecord) -> DnsRecordOut:
+        return cls(
+            record_type=record.record_type,
+            name=record.name,
+            value=record.value,
+            priority=record.priority,
+            valid=record.valid,
+        )
+
+
+class WebhooksOut(BaseModel):
+    url: str
+    registered: list[str] = Field(description="types tagmail's URL was added to now")
+    present: list[str] = Field(description="types that had it already")
+    full: list[str] = Field(description="types with three other URLs at Mailgun: tagmail's URL could not be added")
+    problems: list[str]
+
+
+class MailgunSetupOut(BaseModel):
+    domain: str
+    created: bool = Field(description="the domain was created at Mailgun by this change")
+    state: str | None
+    sending_dns_records: list[DnsRecordOut]
+    receiving_dns_records: list[DnsRecordOut]
+    webhooks: WebhooksOut
+
+    @classmethod
+    def of(cls, setup: DomainSetup) -> MailgunSetupOut:
+        hooks = setup.webhooks
+        return cls(
+            domain=setup.domain,
+            created=setup.created,
+            state=setup.state,
+            sending_dns_records=[DnsRecordOut.of(record) for record in setup.sending_dns_records],
+            receiving_dns_records=[DnsRecordOut.of(record) for record in setup.receiving_dns_records],
+            webhooks=WebhooksOut(
+                url=hooks.url,
+                registered=list(hooks.registered),
+                present=list(hooks.present),
+                full=list(hooks.full),
+                problems=list(hooks.problems),
+            ),
+        )
+
+
+class SettingsOut(SettingsFields):
+    model_config = ConfigDict(extra="ignore")
+
+    mailgun_api_key_set: bool
+    webhook_signing_key_set: bool
+    webhook_url: str = Field(description="where Mailgun posts its webhooks for this deployment")
+    mailgun: MailgunSetupOut | None = Field(
+        None, description="set when this change set the domain up at Mailgun (domain, key or API base changed)"
+    )
+
+    @classmethod
+    def of(cls, view: SettingsView) -> SettingsOut:
+        s = view.settings
+        return cls(
+            enabled=s.enabled,
+            sending_domain=s.sending_domain,
+            sender_name=s.sender_name,
+            sender_address=s.sender_address,
+            reply_to=s.reply_to,
+            disable_click_tracking=s.disable_click_tracking,
+            disable_open_tracking=s.disable_open_tracking,
+            notification_address=s.notification_address,
+            mailgun_region=s.mailgun_region,
+            mailgun_base_url=s.mailgun_base_url,
+            postal_address=s.postal_address,
+            default_locale=s.default_locale,
+            timezone=s.timezone,
+            mailgun_api_key_set=view.mailgun_api_key_set,
+            webhook_signing_key_set=view.webhook_signing_key_set,
+            webhook_url=view.webhook_url,
+            mailgun=MailgunSetupOut.of(view.mailgun) if view.mailgun else None,
+        )
+
+
+class DomainOut(BaseModel):
+    domain: str
+    state: str | None = Field(description="Mailgun's state of the domain: active, unverified or disabled")
+    sending_dns_records: list[DnsRecordOut]
+    receiving_dns_records: list[DnsRecordOut]
+
+    @classmethod
+    def of(cls, report: DomainReport) -> DomainOut:
+        return cls(
+            domain=report.domain,
+            state=report.state,
+            sending_dns_records=[DnsRecordOut.of(record) for record in report.sending_dns_records],
+            receiving_dns_records=[DnsRecordOut.of(record) for record in report.receiving_dns_records],
+        )
+
+
+# -- templates ------------------------------------------------------------------------------------
+
+
+class ContentIn(_Body):
+    subject: str = Field(max_length=2000, description="Jinja source of the subject")
+    html: str = Field(max_length=MAX_SOURCE, description="Jinja source of the HTML part")
+    text: str | None = Field(None, max_length=MAX_SOURCE, description="omitted: generated from the HTML")
+
+    def to_content(self) -> MailContent:
+        return MailContent(subject=self.subject, html=self.html, text=self.text)
+
+
+class ContentOut(BaseModel):
+    subject: str
+    html: str
+    text: str | None
+
+
+class VersionIn(_Body):
+    contents: dict[str, ContentIn] = Field(min_length=1, max_length=50, description="one content per locale")
+    default_locale: str = Field(description="the locale sent to readers of any other language")
+    based_on_version: int | None = Field(
+        None, ge=1, description="the version this edit started from: if another was added since, 409"
+    )
+
+
+class TemplateIn(_Body):
+    name: str = Field(min_length=1, max_length=200)
+    contents: dict[str, ContentIn] = Field(min_length=1, max_length=50, description="one content per locale")
+    default_locale: str
+
+
+class VersionOut(BaseModel):
+    version: int
+    created_at: datetime
+    default_locale: str
+    contents: dict[str, ContentOut]
+
+    @classmethod
+    def of(cls, version: TemplateVersion) -> VersionOut:
+        return cls(
+            version=version.version,
+            created_at=version.created_at,
+            default_locale=version.default_locale,
+            contents={
+                locale: ContentOut(subject=content.subject, html=content.html, text=content.text)
+                for locale, content in version.contents.items()
+            },
+        )
+
+
+class TemplateOut(BaseModel):
+    id: str
+    name: str
+    latest_version: int
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, template: Template) -> TemplateOut:
+        return cls(
+            id=template.id,
+            name=template.name,
+            latest_version=template.latest_version,
+            created_at=template.created_at,
+            updated_at=template.updated_at,
+        )
+
+
+class TemplateDetailOut(TemplateOut):
+    version: VersionOut
+
+    @classmethod
+    def of_pair(cls, template: Template, version: TemplateVersion) -> TemplateDetailOut:
+        return cls(**TemplateOut.of(template).model_dump(), version=VersionOut.of(version))
+
+
+class TemplateListOut(BaseModel):
+    items: list[TemplateOut]
+
+
+class _SampleFields(_Body):
+    user_id: str | None = Field(None, max_length=512, description="render for this stored user")
+    user: dict[str, Any] | None = Field(None, description="or for these sample user attributes")
+    event: dict[str, Any] | None = Field(None, description="the event a trigger mail would carry")
+
+    def sample(self) -> SampleData:
+        return SampleData(user_id=self.user_id, user=self.user, event=self.event)
+
+
+class PreviewIn(_SampleFields):
+    content: ContentIn | None = Field(None, description="an unsaved content; or template_id")
+    template_id: str | None = Field(None, max_length=64)
+    version: int | None = Field(None, ge=1, description="omitted: the latest")
+    locale: str | None = Field(None, max_length=35, description="omitted: the user's, else the default locale")
+
+
+class PreviewOut(BaseModel):
+    subject: str
+    html: str
+    text: str
+    locale: str
+    template_id: str | None
+    template_version: int | None
+
+    @classmethod
+    def of(cls, preview: Preview) -> PreviewOut:
+        return cls(
+            subject=preview.subject,
+            html=preview.html,
+            text=preview.text,
+            locale=preview.locale,
+            template_id=preview.template_id,
+            template_version=preview.template_version,
+        )
+
+
+class TestSendIn(_SampleFields):
+    __test__ = False  # a request body, not a pytest class
+    to: str = Field(max_length=254, description="the address the test mail goes to")
+    template_id: str = Field(max_length=64)
+    version: int | None = Field(None, ge=1, description="omitted: the latest")
+    locale: str | None = Field(None, max_length=35)
+
+
+class TestSendOut(BaseModel):
+    __test__ = False
+    send_key: str = Field(description="GET /admin/v1/messages/{send_key} follows the mail")
+    template_id: str
+    template_version: int
+    status: str = "queued"
+
+    @classmethod
+    def of(cls, queued: QueuedTestSend) -> TestSendOut:
+        return cls(send_key=queued.send_key, template_id=queued.template_id, template_version=queued.template_version)
+
+
+# -- suppressions ---------------------------------------------------------------------------------
+
+
+class SuppressionIn(_Body):
+    address: str = Field(max_length=254)
+    detail: str | None = Field(None, max_length=500, description="a note, e.g. why it was added")
+
+
+class SuppressionOut(BaseModel):
+    address: str
+    reason: str
+    created_at: datetime
+    detail: str | None
+
+    @classmethod
+    def of(cls, item: Suppression) -> SuppressionOut:
+        return cls(address=item.address, reason=item.reason.value, created_at=item.created_at, detail=item.detail)
+
+
+class SuppressionPageOut(BaseModel):
+    items: list[SuppressionOut]
+    next_after: str | None = Field(description="pass as ?after= for the next page; null at the end")
+
+
+class ImportOut(BaseModel):
+    rows: int
+    added: int = Field(description="addresses not suppressed before (existing entries keep their reason)")
+
+    @classmethod
+    def of(cls, result: ImportResult) -> ImportOut:
+        return cls(rows=result.rows, added=result.added)
+
+
+# -- reports --------------------------------------------------------------------------------------
+
+
+class CampaignStatsOut(BaseModel):
+    campaign_id: str
+    variants: dict[str, dict[str, int]]
+    totals: dict[str, int]
+
+
+class StatusChangeOut(BaseModel):
+    status: str
+    at: datetime
+    detail: str | None
+
+
+class MessageOut(BaseModel):
+    send_key: str
+    kind: str
+    status: str
+    campaign_id: str
+    variant: str
+    created_at: datetime
+    updated_at: datetime
+    recipient: str | None
+    user_id: str | None
+    template_id: str | None
+    template_version: int | None
+    locale: str | None
+    mailgun_id: str | None
+    reason: str | None
+    history: list[StatusChangeOut]
+
+    @classmethod
+    def of(cls, record: MessageRecord) -> MessageOut:
+        key = record.user_key
+        return cls(
+            send_key=record.send_key,
+            kind=record.kind.value,
+            status=record.status.value,
+            campaign_id=record.campaign_id,
+            variant=record.variant,
+            created_at=record.created_at,
+            updated_at=record.updated_at,
+            recipient=record.recipient,
+            user_id=key[2:] if key and key.startswith("u:") else None,
+            template_id=record.template_id,
+            template_version=record.template_version,
+            locale=record.locale,
+            mailgun_id=record.mailgun_id,
+            reason=record.reason,
+            history=[
+                StatusChangeOut(status=change.status.value, at=change.at, detail=change.detail)
+                for change in record.history
+            ],
+        )
+
+
+class UserOut(BaseModel):
+    user_id: str
+    email: str | None
+    subscription: bool | None
+    subscription_changed_at: datetime | None
+    locale: str | None
+    timezone: str | None
+    attributes: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, profile: UserProfile) -> UserOut:
+        return cls(
+            user_id=profile.user_id,
+            email=profile.email,
+            subscription=profile.subscription,
+            subscription_changed_at=profile.subscription_changed_at,
+            locale=profile.locale,
+            timezone=profile.timezone,
+            attributes=dict(profile.attributes),
+            created_at=profile.created_at,
+            updated_at=profile.updated_at,
+        )
