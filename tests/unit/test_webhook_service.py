@@ -234,10 +234,10 @@ def test_two_opens_count_two_opens_and_one_unique_open(hooks: Webhooks) -> None:
     assert hooks.counts() == {Counter.OPENED: 2, Counter.UNIQUE_OPENED: 1}
 
 
-def test_the_accepted_webhook_is_recorded_but_not_counted_again(hooks: Webhooks) -> None:
-    hooks.service.record_mailgun_event(hooks.body("accepted"))
-    assert [c.status for c in hooks.record().history] == [MessageStatus.ACCEPTED]
-    assert not hooks.stats.counts
+def test_the_accepted_webhook_changes_nothing_the_send_path_recorded_already(hooks: Webhooks) -> None:
+    result = hooks.service.record_mailgun_event(hooks.body("accepted"))
+    assert result.outcome is WebhookOutcome.IGNORED
+    assert hooks.nothing_changed()
 
 
 def test_a_permanent_failure_suppresses_the_address_with_its_reason(hooks: Webhooks) -> None:

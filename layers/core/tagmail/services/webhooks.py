@@ -113,7 +113,9 @@ class WebhookService:
 
     def _apply(self, project_id: str, event: MailgunEvent) -> WebhookOutcome:
         status = event.status
-        if status is None:
+        if status is None or status is MessageStatus.ACCEPTED:
+            # The send path records the acceptance (with Mailgun's id) when Mailgun answers; a second
+            # ACCEPTED from the webhook would add nothing, and racing that write could lose the id.
             return WebhookOutcome.IGNORED
         change = StatusChange(status, event.occurred_at, event.detail)
         record = self._record(project_id, event.send_key, change) if event.send_key else None
