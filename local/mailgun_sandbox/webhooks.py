@@ -81,6 +81,7 @@ class Delivery:
     state: str = "pending"  # pending, retrying, delivered, rejected, failed
     attempts: list[dict[str, Any]] = field(default_factory=list)
     last_payload: dict[str, Any] | None = None
+    first_done: bool = False
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -119,6 +120,7 @@ class WebhookDispatcher:
         self._outstanding = 0  # deliveries queued, in flight or waiting for a retry
         self._deliveries: list[Delivery] = []
         self._generation = 0  # bumped by reset(): work from before it is dropped
+        self._lines: dict[tuple[str, str, str], list[Delivery]] = {}
         self._stopped = False
 
     def submit(self, url: str, webhook: str, event_data: dict[str, Any], domain: str) -> None:
@@ -129,7 +131,28 @@ class WebhookDispatcher:
             self._deliveries.append(delivery)
             self._outstanding += 1
             generation = self._generation
+            # First attempts for one recipient of one message to one URL go in event order
+            # (accepted before delivered before opened…); retries come later, as with Mailgun.
+            line = self._lines.setdefault(_line_key(delivery), [])
+            line.append(delivery)
+            if len(line) > 1:
+                return
         self._executor.submit(self._attempt, delivery, generation)
+
+    def _next_in_line(self, delivery: Delivery, generation: int) -> None:
+        """Called under the lock when a delivery's first attempt is over: start the next one."""
+        if delivery.first_done:
+            return
+        delivery.first_done = True
+        key = _line_key(delivery)
+        line = self._lines.get(key, [])
+        if line and line[0] is delivery:
+            line.pop(0)
+        if not line:
+            self._lines.pop(key, None)
+        elif not self._stopped and generation == self._generation:
+            with contextlib.suppress(RuntimeError):
+                self._executor.submit(self._attempt, line[0], generation)
 
     def _attempt(self, delivery: Delivery, generation: int) -> None:
         with self._lock:
@@ -182,6 +205,7 @@ class WebhookDispatcher:
             if retry_in is None:
                 self._outstanding -= 1
                 self._lock.notify_all()
+            self._next_in_line(delivery, generation)
         logger.debug("webhook attempt", extra={"webhook": delivery.webhook, "status": status, "state": delivery.state})
         if retry_in is not None:
             self._scheduler.call_later(retry_in, _Retry(self, delivery, generation))
@@ -216,6 +240,7 @@ class WebhookDispatcher:
         with self._lock:
             self._generation += 1
             self._deliveries.clear()
+            self._lines.clear()
             self._outstanding = 0
             self._lock.notify_all()
         self._scheduler.clear(lambda action: isinstance(action, _Retry) and action.dispatcher is self)
@@ -229,6 +254,11 @@ class WebhookDispatcher:
         deadline = time.monotonic() + timeout
         for thread in list(getattr(self._executor, "_threads", ())):
             thread.join(max(0.0, deadline - time.monotonic()))
+
+
+def _line_key(delivery: Delivery) -> tuple[str, str, str]:
+    data = delivery.event_data
+    return (delivery.url, str(data.get("message", {}).get("headers", {}).get("message-id")), str(data.get("recipient")))
 
 
 @dataclass(frozen=True)

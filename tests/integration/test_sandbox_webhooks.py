@@ -316,3 +316,20 @@ def test_webhook_deliveries_are_listed_over_http(sandbox: MailgunSandbox, receiv
     assert delivery["event"] == "delivered"
     assert delivery["attempts"][0]["status"] == 200
     assert verify(delivery["payload"], SIGNING_KEY)
+
+
+def test_one_recipients_events_reach_one_url_in_order(sandbox: MailgunSandbox, receiver: Receiver) -> None:
+    for webhook in ALL_TYPES:
+        hook(sandbox, webhook, receiver.url("/all"))
+
+    for n in range(5):
+        send(sandbox, f"click+{n}@example.com")
+
+    assert sandbox.flush_webhooks(10)
+    for n in range(5):
+        arrived = [
+            p["event-data"]["event"]
+            for p in receiver.at("/all")
+            if p["event-data"]["recipient"].startswith(f"click+{n}@")
+        ]
+        assert arrived == ["accepted", "delivered", "opened", "clicked"]
