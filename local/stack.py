@@ -22,7 +22,7 @@ from local.resources import ResourceCreator
 from local.runner import LocalFunction, layer_paths, load_functions, shared_environment
 from local.schedules import ScheduleTimer
 from local.streams import StreamPoller
-from local.template import DEFAULT_STACK_NAME, REGION, Template, TemplateError
+from local.template import DEFAULT_STACK_NAME, REGION, Template, TemplateError, load_yaml
 
 logger = logging.getLogger(__name__)
 
@@ -104,9 +104,13 @@ class LocalStack:
             # Links in mail and the webhook URL given to Mailgun name the API, so its port must be
             # known before the functions' environment is set.
             self.api_port = free_port()
-        parameters = {"PublicBaseUrl": f"http://127.0.0.1:{self.api_port}", **self.parameter_overrides}
-        self.template = Template.load(
-            self.template_path,
+        data = load_yaml(self.template_path.read_text(encoding="utf-8"))
+        parameters = dict(self.parameter_overrides)
+        if "PublicBaseUrl" in (data.get("Parameters") or {}):
+            parameters.setdefault("PublicBaseUrl", f"http://127.0.0.1:{self.api_port}")
+        self.template = Template(
+            path=self.template_path,
+            data=data,
             stack_name=self.stack_name,
             parameter_overrides=parameters,
             endpoint_url=self.moto.url,

@@ -14,6 +14,8 @@ from tagmail.errors import DependencyUnavailable
 
 # Secrets change rarely (a key rotation); a warm container re-reads them every few minutes.
 CACHE_SECONDS = 300.0
+# Bounded, so lookups of made-up project ids (unsubscribe links, webhooks) cannot grow it for ever.
+CACHE_ENTRIES = 1000
 
 
 class SsmSecretStore:
@@ -44,6 +46,8 @@ class SsmSecretStore:
             secrets = None
         except BotoCoreError as exc:
             raise DependencyUnavailable("SSM GetParameter failed") from exc
+        if len(self._cache) >= CACHE_ENTRIES:
+            self._cache.clear()
         self._cache[project_id] = (self._clock() + self._cache_seconds, secrets)
         return secrets
 
