@@ -335,3 +335,23 @@ def replace_record_for(world: Send, request: SendRequest, **fields: Any) -> Any:
         updated_at=world.clock(),
         **fields,
     )
+
+
+def test_a_webhook_arriving_before_the_acceptance_is_merged_not_lost(world: Send) -> None:
+    world.user()
+    request = world.request()
+    original_send = world.mailer.send
+
+    def send_and_race(envelope: Any) -> str:
+        message_id = original_send(envelope)
+        key = (PROJECT, request.send_key)
+        # The `delivered` webhook is recorded while the sender still holds the record.
+        world.messages.save(world.messages.items[key].with_status(MessageStatus.DELIVERED, world.clock()))
+        return message_id
+
+    world.mailer.send = send_and_race  # type: ignore[method-assign]
+    assert world.service.send(request) is SendOutcome.SENT
+    record = world.messages.get(PROJECT, request.send_key)
+    assert record is not None
+    assert record.status is MessageStatus.DELIVERED
+    assert record.mailgun_id == "<1@mg.shop.example>"

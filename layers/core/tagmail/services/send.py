@@ -133,13 +133,26 @@ class SendService:
         except TagmailError as error:
             self._fail(reserved, error)
             raise
-        accepted = replace(reserved, mailgun_id=message_id, lease_until=None).with_status(
-            MessageStatus.ACCEPTED, self._clock()
-        )
-        self._messages.save(accepted)
+        self._record_acceptance(reserved, message_id)
         self._stats.add(project.project_id, request.campaign_id, request.variant, {Counter.ACCEPTED: 1})
         count("MailsAccepted")
         return SendOutcome.SENT
+
+    def _record_acceptance(self, reserved: MessageRecord, message_id: str) -> None:
+        """Store Mailgun's id; a webhook may have written the record meanwhile, so merge into
+        whatever is stored now rather than overwrite it."""
+        current: MessageRecord | None = reserved
+        for _ in range(5):
+            if current is None:
+                break
+            accepted = replace(current, mailgun_id=message_id, lease_until=None).with_status(
+                MessageStatus.ACCEPTED, self._clock()
+            )
+            if self._messages.save(accepted) is not None:
+                return
+            current = self._messages.get(reserved.project_id, reserved.send_key)
+        # The mail is with Mailgun either way; its webhooks keep the record's status current.
+        logger().warning("acceptance not recorded", project_id=reserved.project_id, send_key=reserved.send_key)
 
     def _reserve(self, record: MessageRecord, envelope: Envelope, mailer: Mailer) -> MessageRecord | None:
         """Take the send key, or learn that this mail was already sent. None means: do not send."""
@@ -222,7 +235,6 @@ class SendService:
         locale = version.locale_for(wanted)
         marketing = request.kind is not SendKind.OPERATIONAL
         unsubscribe_url = self._unsubscribe_url(secrets, project.project_id, request) if marketing else None
-        footer = marketing_footer(settings, unsubscribe_url or "", locale) if marketing else None
         variables = mail_variables(
             settings,
             profile=profile,
@@ -232,6 +244,7 @@ class SendService:
             extra=request.variables,
         )
         try:
+            footer = marketing_footer(settings, unsubscribe_url or "", locale) if marketing else None
             rendered = self._renderer.render(version.contents[locale], variables, footer=footer)
         except InvalidInput as exc:
             raise PermanentSendFailure(f"template {request.template_id} v{version.version}: {exc.message}") from exc
