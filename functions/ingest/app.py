@@ -1,10 +1,11 @@
-"""Tracking API (Segment-compatible): POST /v1/identify|track|page|batch, and CORS preflight."""
+"""Tracking API (Segment-compatible): POST /v1/{identify,track,page,screen,group,alias,batch} (and
+analytics.js's one-letter paths), and CORS preflight."""
 
 from typing import Any
 
 from tagmail import bootstrap
 from tagmail.domain.tracking import Endpoint
-from tagmail.errors import InvalidInput, TagmailError
+from tagmail.errors import TagmailError
 from tagmail.http import HttpRequest, error_response, json_response
 from tagmail.observability import lambda_entry
 from tagmail.services.ingest import IngestCommand
@@ -25,11 +26,9 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         request = HttpRequest.from_event(event)
         if request.method == "OPTIONS":
             return {"statusCode": 204, "headers": PREFLIGHT, "body": ""}
-        endpoint_name = request.path.rstrip("/").rsplit("/", 1)[-1]
-        if endpoint_name not in Endpoint.__members__.values():
-            raise InvalidInput(f"unknown endpoint {request.path}", field="path")
+        endpoint = Endpoint.from_path(request.path_parameters.get("endpoint", ""))
         bootstrap.ingest_service().ingest(
-            IngestCommand(endpoint=Endpoint(endpoint_name), body=request.body, write_key=request.basic_auth_user)
+            IngestCommand(endpoint=endpoint, body=request.body, write_key=request.basic_auth_user)
         )
     except TagmailError as error:
         return error_response(error, CORS)

@@ -47,8 +47,6 @@ OFFLINE_EVENTS = {
                     "NewImage": {
                         "pk": {"S": "p1#u:u1"},
                         "sk": {"S": "m:m1"},
-                        "project_id": {"S": "p1"},
-                        "message_id": {"S": "m1"},
                         "type": {"S": "track"},
                         "event": {"S": "cart_add"},
                         "ts": {"S": "2026-12-01T09:00:00.000Z"},

@@ -93,6 +93,20 @@ def test_write_key_in_the_body_and_text_plain_work_for_beacons(
     assert len(events_of(local_stack, f"u:{user}")) == 1
 
 
+def test_analytics_js_one_letter_paths_and_other_message_types_are_accepted(
+    local_stack: LocalStack, post: Callable[..., requests.Response]
+) -> None:
+    user = unique("u")
+    assert post("/v1/t", {"userId": user, "event": "viewed"}).status_code == 200
+    assert post("/v1/p", {"userId": user, "name": "Home"}).status_code == 200
+    assert post("/v1/screen", {"userId": user, "name": "Cart"}).status_code == 200
+    assert post("/v1/group", {"userId": user, "groupId": "g1"}).status_code == 200
+    assert sorted(e["type"]["S"] for e in events_of(local_stack, f"u:{user}")) == ["group", "page", "screen", "track"]
+    missing = post("/v1/tracks", {"userId": user, "event": "x"})
+    assert missing.status_code == 404
+    assert missing.json()["code"] == "not_found"
+
+
 def test_gzip_batches_are_accepted(local_stack: LocalStack, post: Callable[..., requests.Response]) -> None:
     user = unique("u")
     batch = {"batch": [{"type": "track", "userId": user, "event": f"e{i}"} for i in range(100)]}

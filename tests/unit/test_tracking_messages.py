@@ -15,7 +15,7 @@ from tagmail.domain.tracking import (
     MessageType,
     parse_request,
 )
-from tagmail.errors import InvalidInput, PayloadTooLarge
+from tagmail.errors import InvalidInput, NotFound, PayloadTooLarge
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 
@@ -191,3 +191,31 @@ def test_batches_over_500_kb_or_100_messages_are_refused() -> None:
 def test_a_full_batch_of_100_messages_is_accepted() -> None:
     message = {"type": "track", "userId": "u1", "event": "x"}
     assert len(parse(Endpoint.BATCH, {"batch": [message] * MAX_BATCH_MESSAGES}).messages) == 100
+
+
+def test_only_the_context_tagmail_uses_is_kept() -> None:
+    context = {
+        "page": {"url": "https://shop.example/cart", "path": "/cart", "width": 1280},
+        "locale": "ja-JP",
+        "userAgent": "Mozilla/5.0 " * 20,
+        "ip": "203.0.113.9",
+        "library": {"name": "analytics.js", "version": "5"},
+    }
+    [message] = parse(Endpoint.TRACK, {"userId": "u1", "event": "x", "context": context}).messages
+    assert message.payload["context"] == {
+        "page": {"url": "https://shop.example/cart", "path": "/cart"},
+        "locale": "ja-JP",
+    }
+
+
+@pytest.mark.parametrize(
+    ("path", "endpoint"),
+    [("t", Endpoint.TRACK), ("i", Endpoint.IDENTIFY), ("b", Endpoint.BATCH), ("screen", Endpoint.SCREEN)],
+)
+def test_analytics_js_short_paths_name_the_endpoints(path: str, endpoint: Endpoint) -> None:
+    assert Endpoint.from_path(path) is endpoint
+
+
+def test_an_unknown_endpoint_is_not_found() -> None:
+    with pytest.raises(NotFound):
+        Endpoint.from_path("tracks")

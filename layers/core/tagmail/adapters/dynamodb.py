@@ -77,12 +77,12 @@ class UserItem(Model):
 
 
 class EventItem(Model):
-    pk = UnicodeAttribute(hash_key=True)
-    sk = UnicodeAttribute(range_key=True)
-    project_id = UnicodeAttribute()
+    """Kept small: every 1 KB more is one more write unit per event. The project, actor and
+    message id live in the keys; the other id of a message sent with both is kept beside them."""
+
+    pk = UnicodeAttribute(hash_key=True)  # "<project>#u:<userId>" or "<project>#a:<anonymousId>"
+    sk = UnicodeAttribute(range_key=True)  # "m:<messageId>"
     type = UnicodeAttribute()
-    message_id = UnicodeAttribute()
-    user_id = UnicodeAttribute(null=True)
     anonymous_id = UnicodeAttribute(null=True)
     event = UnicodeAttribute(null=True)
     name = UnicodeAttribute(null=True)
@@ -404,11 +404,8 @@ class DynamoEvents:
         item = self._model(
             f"{project_id}#{message.actor}",
             f"m:{message.message_id}",
-            project_id=project_id,
             type=message.type.value,
-            message_id=message.message_id,
-            user_id=message.user_id,
-            anonymous_id=message.anonymous_id,
+            anonymous_id=message.anonymous_id if message.user_id is not None else None,
             event=message.event,
             name=message.name,
             ts=_iso(message.timestamp),
@@ -425,11 +422,11 @@ def _iso(moment: datetime) -> str:
 
 def stored_event_from_image(image: dict[str, Any]) -> StoredEvent:
     """A stream record's NewImage (already deserialised to Python values) as a stored event."""
-    pk = str(image["pk"])
+    project_id, actor = str(image["pk"]).split("#", 1)
     return StoredEvent(
-        project_id=str(image["project_id"]),
-        actor=pk.split("#", 1)[1],
-        message_id=str(image["message_id"]),
+        project_id=project_id,
+        actor=actor,
+        message_id=str(image["sk"]).removeprefix("m:"),
         type=str(image["type"]),
         event=image.get("event"),
         ts=str(image["ts"]),

@@ -16,7 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from tagmail.domain.email import EmailAddress, InvalidEmail, parse_email
-from tagmail.errors import InvalidInput, PayloadTooLarge
+from tagmail.errors import InvalidInput, NotFound, PayloadTooLarge
 
 MAX_MESSAGE_BYTES = 32 * 1024
 MAX_BATCH_BYTES = 500 * 1024
@@ -27,6 +27,10 @@ MAX_NAME_LENGTH = 255
 MAX_FUTURE_SKEW = timedelta(hours=24)
 # DynamoDB refuses maps nested deeper than 32 levels; traits are stored as a map.
 MAX_TRAIT_DEPTH = 16
+
+# What is kept of a message's context (see _stored_context).
+STORED_CONTEXT = ("page", "campaign", "locale", "timezone", "referrer")
+STORED_PAGE_CONTEXT = ("url", "path", "referrer", "title", "search")
 
 _LOCALE = re.compile(r"^([A-Za-z]{2,3})(?:[-_]([A-Za-z0-9]{2,8}))*$")
 
@@ -44,7 +48,21 @@ class Endpoint(StrEnum):
     IDENTIFY = "identify"
     TRACK = "track"
     PAGE = "page"
+    SCREEN = "screen"
+    GROUP = "group"
+    ALIAS = "alias"
     BATCH = "batch"
+
+    @classmethod
+    def from_path(cls, name: str) -> Endpoint:
+        """`/v1/track` or the one-letter paths Segment's browser library (analytics.js) posts to."""
+        try:
+            return cls(_SHORT_PATHS.get(name, name))
+        except ValueError:
+            raise NotFound(f"no tracking endpoint /v1/{name}") from None
+
+
+_SHORT_PATHS = {"i": "identify", "t": "track", "p": "page", "s": "screen", "g": "group", "a": "alias", "b": "batch"}
 
 
 @dataclass(frozen=True)
@@ -176,7 +194,10 @@ def _parse_message(
     if message_type is MessageType.IDENTIFY:
         traits = _with_context(parse_traits(raw.get("traits") or {}, name("traits")), raw.get("context") or {})
 
-    payload = {key: raw[key] for key in ("properties", "traits", "context") if raw.get(key)}
+    payload = {key: raw[key] for key in ("properties", "traits") if raw.get(key)}
+    context = _stored_context(raw.get("context") or {})
+    if context:
+        payload["context"] = context
     return TrackingMessage(
         type=message_type,
         message_id=message_id,
@@ -191,6 +212,17 @@ def _parse_message(
         traits=traits,
         payload=payload,
     )
+
+
+def _stored_context(context: Mapping[str, Any]) -> dict[str, Any]:
+    """The parts of a client's context that mail and segments use. SDKs send much more (user
+    agent, screen, device, library internals): at a kilobyte and more per event it would double
+    the write units and the storage of every event, for nothing tagmail reads."""
+    kept = {key: context[key] for key in STORED_CONTEXT if context.get(key) not in (None, "", {})}
+    page = kept.get("page")
+    if isinstance(page, dict):
+        kept["page"] = {key: page[key] for key in STORED_PAGE_CONTEXT if page.get(key)}
+    return kept
 
 
 def _type_fields(
