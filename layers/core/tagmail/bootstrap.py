@@ -11,22 +11,32 @@ import os
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from tagmail.adapters.dynamodb import DynamoApiKeys, DynamoEvents, DynamoProjects, DynamoUsers, Tables, bind_tables
-from tagmail.adapters.mail_store import DynamoIdempotency, DynamoMessages, DynamoStats, DynamoSuppressions
-from tagmail.adapters.mailgun import MailgunClient, MailgunMailer
-from tagmail.adapters.queues import SqsDeadLetters, SqsSendQueue
-from tagmail.adapters.rendering import JinjaRenderer
-from tagmail.adapters.secrets import SsmSecretStore
-from tagmail.adapters.template_store import DynamoTemplates
 from tagmail.config import Config
-from tagmail.domain.settings import MailSettings, ProjectSecrets
-from tagmail.services.event_stream import EventStreamConsumer
-from tagmail.services.ingest import IngestService
-from tagmail.services.keys import KeyResolver
-from tagmail.services.projects import ProjectAdmin
-from tagmail.services.send import SendService
-from tagmail.services.unsubscribe import UnsubscribeService
-from tagmail.services.webhooks import WebhookService
+
+# Adapters and services are imported inside the factories that build them, so each function loads
+# only what it uses at cold start (the tracking API never loads Jinja, requests or the SSM adapter).
+if TYPE_CHECKING:
+    from tagmail.adapters.dynamodb import DynamoProjects, DynamoUsers, Tables
+    from tagmail.adapters.mail_store import DynamoIdempotency, DynamoMessages, DynamoStats, DynamoSuppressions
+    from tagmail.adapters.mailgun import MailgunClient, MailgunMailer
+    from tagmail.adapters.queues import SqsDeadLetters, SqsSendQueue
+    from tagmail.adapters.rendering import JinjaRenderer
+    from tagmail.adapters.secrets import SsmSecretStore
+    from tagmail.adapters.template_store import DynamoTemplates
+    from tagmail.domain.settings import MailSettings, ProjectSecrets
+    from tagmail.services.event_stream import EventStreamConsumer
+    from tagmail.services.ingest import IngestService
+    from tagmail.services.keys import KeyResolver
+    from tagmail.services.ports import MxLookup
+    from tagmail.services.preview import PreviewService, TestSendService
+    from tagmail.services.projects import ProjectAdmin
+    from tagmail.services.reports import Reports
+    from tagmail.services.send import SendService
+    from tagmail.services.settings import SettingsService
+    from tagmail.services.suppressions import SuppressionAdmin
+    from tagmail.services.templates import TemplateAdmin
+    from tagmail.services.unsubscribe import UnsubscribeService
+    from tagmail.services.webhooks import WebhookService
 
 
 def utc_now() -> datetime:
@@ -40,19 +50,39 @@ def config() -> Config:
 
 @functools.cache
 def tables() -> Tables:
+    from tagmail.adapters.dynamodb import bind_tables
+
     return bind_tables(config())
+
+
+def _projects() -> DynamoProjects:
+    from tagmail.adapters.dynamodb import DynamoProjects
+
+    return DynamoProjects(tables().projects)
+
+
+def _users() -> DynamoUsers:
+    from tagmail.adapters.dynamodb import DynamoUsers
+
+    return DynamoUsers(tables().users)
 
 
 @functools.cache
 def key_resolver() -> KeyResolver:
+    from tagmail.adapters.dynamodb import DynamoApiKeys
+    from tagmail.services.keys import KeyResolver
+
     return KeyResolver(DynamoApiKeys(tables().api_keys), clock=utc_now)
 
 
 @functools.cache
 def ingest_service() -> IngestService:
+    from tagmail.adapters.dynamodb import DynamoEvents
+    from tagmail.services.ingest import IngestService
+
     return IngestService(
         keys=key_resolver(),
-        users=DynamoUsers(tables().users),
+        users=_users(),
         events=DynamoEvents(tables().events),
         clock=utc_now,
         retention=timedelta(days=config().event_retention_days),
@@ -61,14 +91,17 @@ def ingest_service() -> IngestService:
 
 @functools.cache
 def event_stream_consumer() -> EventStreamConsumer:
+    from tagmail.services.event_stream import EventStreamConsumer
+
     return EventStreamConsumer()
 
 
 @functools.cache
 def project_admin() -> ProjectAdmin:
-    return ProjectAdmin(
-        DynamoProjects(tables().projects), DynamoApiKeys(tables().api_keys), secret_store(), clock=utc_now
-    )
+    from tagmail.adapters.dynamodb import DynamoApiKeys
+    from tagmail.services.projects import ProjectAdmin
+
+    return ProjectAdmin(_projects(), DynamoApiKeys(tables().api_keys), secret_store(), clock=utc_now)
 
 
 def _client(service: str) -> Any:
@@ -79,21 +112,29 @@ def _client(service: str) -> Any:
 
 @functools.cache
 def secret_store() -> SsmSecretStore:
+    from tagmail.adapters.secrets import SsmSecretStore
+
     return SsmSecretStore(_client("ssm"), config().secrets_prefix)
 
 
 @functools.cache
 def send_queue() -> SqsSendQueue:
+    from tagmail.adapters.queues import SqsSendQueue
+
     return SqsSendQueue(_client("sqs"), config().send_queue_url)
 
 
 @functools.cache
 def dead_letters() -> SqsDeadLetters:
+    from tagmail.adapters.queues import SqsDeadLetters
+
     return SqsDeadLetters(_client("sqs"), config().send_dead_letter_queue_url)
 
 
 @functools.cache
 def renderer() -> JinjaRenderer:
+    from tagmail.adapters.rendering import JinjaRenderer
+
     return JinjaRenderer()
 
 
@@ -106,41 +147,55 @@ def _mailgun_session() -> Any:
 
 
 def mailer_for(settings: MailSettings, secrets: ProjectSecrets) -> MailgunMailer:
+    from tagmail.adapters.mailgun import MailgunClient, MailgunMailer
+
     client = MailgunClient(settings.api_base_url, secrets.mailgun_api_key or "", session=_mailgun_session())
     return MailgunMailer(client)
 
 
 @functools.cache
 def message_store() -> DynamoMessages:
+    from tagmail.adapters.mail_store import DynamoMessages
+
     return DynamoMessages(tables().messages)
 
 
 @functools.cache
 def stats_store() -> DynamoStats:
+    from tagmail.adapters.mail_store import DynamoStats
+
     return DynamoStats(tables().stats)
 
 
 @functools.cache
 def suppression_store() -> DynamoSuppressions:
+    from tagmail.adapters.mail_store import DynamoSuppressions
+
     return DynamoSuppressions(tables().suppressions)
 
 
 @functools.cache
 def template_store() -> DynamoTemplates:
+    from tagmail.adapters.template_store import DynamoTemplates
+
     return DynamoTemplates(tables().templates)
 
 
 @functools.cache
 def idempotency_store() -> DynamoIdempotency:
+    from tagmail.adapters.mail_store import DynamoIdempotency
+
     return DynamoIdempotency(tables().idempotency)
 
 
 @functools.cache
 def send_service() -> SendService:
+    from tagmail.services.send import SendService
+
     return SendService(
-        projects=DynamoProjects(tables().projects),
+        projects=_projects(),
         secrets=secret_store(),
-        users=DynamoUsers(tables().users),
+        users=_users(),
         templates=template_store(),
         suppressions=suppression_store(),
         messages=message_store(),
@@ -161,13 +216,15 @@ def reset() -> None:
 
 @functools.cache
 def webhook_service() -> WebhookService:
+    from tagmail.services.webhooks import WebhookService
+
     return WebhookService(
-        projects=DynamoProjects(tables().projects),
+        projects=_projects(),
         secrets=secret_store(),
         messages=message_store(),
         suppressions=suppression_store(),
         stats=stats_store(),
-        users=DynamoUsers(tables().users),
+        users=_users(),
         idempotency=idempotency_store(),
         clock=utc_now,
         tolerance=timedelta(seconds=config().webhook_tolerance_seconds),
@@ -175,15 +232,6 @@ def webhook_service() -> WebhookService:
 
 
 # -- Admin API ----------------------------------------------------------------------------------
-# Imported where used, not at the top, so the other functions do not load what only the admin API uses.
-
-if TYPE_CHECKING:
-    from tagmail.services.ports import MxLookup
-    from tagmail.services.preview import PreviewService, TestSendService
-    from tagmail.services.reports import Reports
-    from tagmail.services.settings import SettingsService
-    from tagmail.services.suppressions import SuppressionAdmin
-    from tagmail.services.templates import TemplateAdmin
 
 
 @functools.cache
@@ -199,6 +247,8 @@ def mx_lookup() -> MxLookup:
 
 
 def mailgun_domains_for(base_url: str, api_key: str) -> MailgunClient:
+    from tagmail.adapters.mailgun import MailgunClient
+
     # Management calls are interactive: fail fast instead of retrying for seconds.
     return MailgunClient(base_url, api_key, session=_mailgun_session(), max_attempts=2, max_wait_seconds=1.0)
 
@@ -208,7 +258,7 @@ def settings_service() -> SettingsService:
     from tagmail.services.settings import SettingsService
 
     return SettingsService(
-        projects=DynamoProjects(tables().projects),
+        projects=_projects(),
         secrets=secret_store(),
         mx_lookup=mx_lookup(),
         mailgun_for=mailgun_domains_for,
@@ -228,9 +278,9 @@ def preview_service() -> PreviewService:
     from tagmail.services.preview import PreviewService
 
     return PreviewService(
-        projects=DynamoProjects(tables().projects),
+        projects=_projects(),
         secrets=secret_store(),
-        users=DynamoUsers(tables().users),
+        users=_users(),
         templates=template_store(),
         renderer=renderer(),
         checker=renderer(),
@@ -256,15 +306,17 @@ def suppression_admin() -> SuppressionAdmin:
 def reports() -> Reports:
     from tagmail.services.reports import Reports
 
-    return Reports(stats=stats_store(), messages=message_store(), users=DynamoUsers(tables().users))
+    return Reports(stats=stats_store(), messages=message_store(), users=_users())
 
 
 @functools.cache
 def unsubscribe_service() -> UnsubscribeService:
+    from tagmail.services.unsubscribe import UnsubscribeService
+
     return UnsubscribeService(
-        projects=DynamoProjects(tables().projects),
+        projects=_projects(),
         secrets=secret_store(),
-        users=DynamoUsers(tables().users),
+        users=_users(),
         stats=stats_store(),
         clock=utc_now,
     )
