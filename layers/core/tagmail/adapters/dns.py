@@ -42,7 +42,8 @@ class DnsMxLookup:
             raise DependencyUnavailable(
                 f"the DNS lookup of {domain}'s MX records failed ({type(exc).__name__})"
             ) from exc
-        return tuple(sorted(str(record.exchange).rstrip(".").lower() for record in answer))
+        # A null MX (RFC 7505: the domain takes no mail) is the root name, shown as ".".
+        return tuple(sorted(str(record.exchange).rstrip(".").lower() or "." for record in answer))
 
     def _resolver(self) -> dns.resolver.Resolver:
         if self._nameservers is None:
