@@ -10,9 +10,13 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
 
 from tagmail import bootstrap
+from tagmail.domain.settings import MailgunRegion
 from tagmail.errors import TagmailError
+from tagmail.observability import logger
 
 # Environment variable of each table, and its logical id in template.yaml.
 TABLES = {
@@ -35,7 +39,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     create = project.add_parser("create", help="create a project and print its keys (shown only once)")
     create.add_argument("--name", required=True, help="a name for people, e.g. the shop's name")
     create.add_argument("--json", action="store_true", help="print JSON instead of text")
+    _add_settings_command(project)
     args = parser.parse_args(argv)
+    if args.action == "settings":
+        return _settings(args)
 
     try:
         _resolve_tables(args.stack)
@@ -67,6 +74,109 @@ def _resolve_tables(stack: str) -> None:
             os.environ[name] = resource["StackResourceDetail"]["PhysicalResourceId"]
     except (BotoCoreError, ClientError) as exc:
         raise TagmailError(f"cannot find the tables of stack {stack!r}: {exc}") from exc
+    bootstrap.reset()
+
+
+# -- project settings -----------------------------------------------------------------------------
+
+# Settings flags and the MailSettings field each sets.
+_SETTING_FLAGS = {
+    "domain": "sending_domain",
+    "sender_name": "sender_name",
+    "sender_address": "sender_address",
+    "reply_to": "reply_to",
+    "notification_address": "notification_address",
+    "postal_address": "postal_address",
+    "mailgun_base_url": "mailgun_base_url",
+    "locale": "default_locale",
+    "timezone": "timezone",
+}
+
+
+def _add_settings_command(project: Any) -> None:
+    settings = project.add_parser(
+        "settings",
+        help="show or change a project's mail settings (the same rules and Mailgun setup as PUT /admin/v1/settings)",
+        description="Flags not given keep their value; an empty value (--reply-to '') clears it. Secrets are read "
+        "from standard input, never from the command line: the API key on the first line, the signing key on the next.",
+    )
+    settings.add_argument("--project", required=True, help="the project id")
+    for flag in _SETTING_FLAGS:
+        settings.add_argument(f"--{flag.replace('_', '-')}", dest=flag)
+    settings.add_argument("--region", choices=[region.value for region in MailgunRegion], help="Mailgun region")
+    for name in ("click", "open"):
+        settings.add_argument(f"--{name}-tracking", choices=["on", "off"], dest=f"{name}_tracking")
+    settings.add_argument("--sending", choices=["on", "off"], help="on: enabled, off: no mail at all")
+    settings.add_argument("--mailgun-api-key-stdin", action="store_true", help="read the Mailgun API key from stdin")
+    settings.add_argument("--webhook-signing-key-stdin", action="store_true", help="read the signing key from stdin")
+
+
+def _settings(args: argparse.Namespace) -> int:
+    from tagmail.api.models import SettingsOut
+    from tagmail.services.settings import SettingsChange
+
+    # Info logs would mix with the JSON printed on stdout.
+    log = logger()
+    level = log.log_level
+    log.setLevel("WARNING")
+    try:
+        _resolve_environment(args.stack)
+        service = bootstrap.settings_service()
+        current = service.get(args.project).settings
+        changes: dict[str, Any] = {
+            field: getattr(args, flag) or None
+            for flag, field in _SETTING_FLAGS.items()
+            if getattr(args, flag) is not None
+        }
+        if args.region:
+            changes["mailgun_region"] = MailgunRegion(args.region)
+        for name in ("click", "open"):
+            if getattr(args, f"{name}_tracking"):
+                changes[f"disable_{name}_tracking"] = getattr(args, f"{name}_tracking") == "off"
+        if args.sending:
+            changes["enabled"] = args.sending == "on"
+        secrets = (
+            iter(sys.stdin.read().splitlines())
+            if args.mailgun_api_key_stdin or args.webhook_signing_key_stdin
+            else iter(())
+        )
+        api_key = next(secrets, "") if args.mailgun_api_key_stdin else None
+        signing_key = next(secrets, "") if args.webhook_signing_key_stdin else None
+        if not changes and api_key is None and signing_key is None:
+            view = service.get(args.project)
+        else:
+            change = SettingsChange(
+                replace(current, **changes), mailgun_api_key=api_key, webhook_signing_key=signing_key
+            )
+            view = service.update(args.project, change)
+    except TagmailError as error:
+        field = getattr(error, "field", None)
+        print(f"tagmail: {field + ': ' if field else ''}{error.message}", file=sys.stderr)
+        return 2
+    finally:
+        log.setLevel(level)
+    print(SettingsOut.of(view).model_dump_json(indent=2, exclude_none=True))
+    return 0
+
+
+def _resolve_environment(stack: str) -> None:
+    """Fill what is not set from the deployed admin function's own environment (it names every
+    table, queue and the secrets prefix exactly as the functions see them)."""
+    if os.environ.get("PROJECTS_TABLE") and os.environ.get("SECRETS_PREFIX"):
+        return
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        resource = boto3.client("cloudformation").describe_stack_resource(
+            StackName=stack, LogicalResourceId="AdminFunction"
+        )
+        function = resource["StackResourceDetail"]["PhysicalResourceId"]
+        environment = boto3.client("lambda").get_function_configuration(FunctionName=function)["Environment"]
+    except (BotoCoreError, ClientError, KeyError) as exc:
+        raise TagmailError(f"cannot read the configuration of stack {stack!r}: {exc}") from exc
+    for name, value in environment.get("Variables", {}).items():
+        os.environ.setdefault(name, value)
     bootstrap.reset()
 
 
