@@ -522,3 +522,15 @@ def test_campaign_stats_message_history_and_users(admin: Admin) -> None:
     assert message["user_id"] == "42"
     assert user["user_id"] == "42"
     assert admin.call("GET", "/messages/k1", key=admin.other.admin_key)["statusCode"] == 404
+
+
+@pytest.mark.parametrize("name", sorted(path.name for path in EVENTS.glob("*.json")))
+def test_every_sample_event_gets_a_deliberate_answer(admin: Admin, name: str) -> None:
+    event = json.loads((EVENTS / name).read_text())
+    if "authorization" in event["headers"]:
+        event["headers"]["authorization"] = f"Bearer {admin.project.admin_key}"
+
+    response = lambda_handler(event, None)
+
+    assert response["statusCode"] < 500, response["body"]
+    assert response["headers"]["Content-Type"].startswith("application/json")
