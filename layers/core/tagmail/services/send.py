@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -108,20 +108,7 @@ class SendService:
             raise PermanentSendFailure("the project has no Mailgun API key")
 
         now = self._clock()
-        record = MessageRecord(
-            project_id=project.project_id,
-            send_key=request.send_key,
-            kind=request.kind,
-            status=MessageStatus.SENDING,
-            campaign_id=request.campaign_id,
-            variant=request.variant,
-            created_at=now,
-            updated_at=now,
-            recipient=recipient.canonical,
-            user_key=request.user_key,
-            template_id=request.template_id,
-            lease_until=now + LEASE,
-        )
+        record = _new_record(request, MessageStatus.SENDING, recipient, now, lease_until=now + LEASE)
         envelope = self._compose(project, secrets, request, recipient)  # fails before anything is written
         mailer = self._mailer_for(settings, secrets)
         reserved = self._reserve(record, envelope, mailer)
@@ -282,26 +269,38 @@ class SendService:
         return unsubscribe_link(self._public_base_url, secrets, UnsubscribeClaim(project_id, key, request.campaign_id))
 
     def _skip(self, request: SendRequest, recipient: _Recipient | None, reason: str) -> SendOutcome:
-        now = self._clock()
-        record = MessageRecord(
-            project_id=request.project_id,
-            send_key=request.send_key,
-            kind=request.kind,
-            status=MessageStatus.SKIPPED,
-            campaign_id=request.campaign_id,
-            variant=request.variant,
-            created_at=now,
-            updated_at=now,
-            recipient=recipient.canonical if recipient else None,
-            user_key=request.user_key,
-            template_id=request.template_id,
-            reason=reason,
-        )
+        record = _new_record(request, MessageStatus.SKIPPED, recipient, self._clock(), reason=reason)
         # Written only if this send key is new, so a redelivered request counts once.
         if self._messages.reserve(record) is not None:
             self._stats.add(request.project_id, request.campaign_id, request.variant, {Counter.SKIPPED: 1})
             logger().info("send skipped", project_id=request.project_id, reason=reason)
         return SendOutcome.SKIPPED
+
+
+def _new_record(
+    request: SendRequest,
+    status: MessageStatus,
+    recipient: _Recipient | None,
+    now: datetime,
+    *,
+    lease_until: datetime | None = None,
+    reason: str | None = None,
+) -> MessageRecord:
+    return MessageRecord(
+        project_id=request.project_id,
+        send_key=request.send_key,
+        kind=request.kind,
+        status=status,
+        campaign_id=request.campaign_id,
+        variant=request.variant,
+        created_at=now,
+        updated_at=now,
+        recipient=recipient.canonical if recipient else None,
+        user_key=request.user_key,
+        template_id=request.template_id,
+        lease_until=lease_until,
+        reason=reason,
+    )
 
 
 def _explicit_recipient(request: SendRequest, profile: UserProfile | None) -> _Recipient:
