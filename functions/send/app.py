@@ -3,6 +3,7 @@
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from tagmail import bootstrap
@@ -24,6 +25,6 @@ def _handle_record(record: SQSRecord) -> None:
 
 
 @lambda_entry
-def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+def lambda_handler(event: dict[str, Any], context: Any) -> PartialItemFailureResponse:
     processor = BatchProcessor(event_type=EventType.SQS)
     return process_partial_response(event=event, record_handler=_handle_record, processor=processor, context=context)

@@ -15,7 +15,9 @@ import requests
 
 from local.stack import LocalStack
 from tagmail import bootstrap
+from tagmail.adapters.dynamodb import stored_event_from_image
 from tagmail.domain.tracking import StoredEvent
+from tagmail.services.event_stream import EventStreamConsumer
 
 pytestmark = pytest.mark.integration
 
@@ -236,8 +238,9 @@ def test_hostile_bodies_get_a_4xx_never_a_5xx(
         assert 400 <= response.status_code < 500, (path, response.status_code, response.text)
 
 
-class RecordingConsumer:
+class RecordingConsumer(EventStreamConsumer):
     def __init__(self) -> None:
+        super().__init__(decode=stored_event_from_image)
         self.seen: list[StoredEvent] = []
 
     def consume(self, stored: StoredEvent) -> None:

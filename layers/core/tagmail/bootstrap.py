@@ -91,9 +91,10 @@ def ingest_service() -> IngestService:
 
 @functools.cache
 def event_stream_consumer() -> EventStreamConsumer:
+    from tagmail.adapters.dynamodb import stored_event_from_image
     from tagmail.services.event_stream import EventStreamConsumer
 
-    return EventStreamConsumer()
+    return EventStreamConsumer(decode=stored_event_from_image)
 
 
 @functools.cache

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -420,7 +421,7 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def stored_event_from_image(image: dict[str, Any]) -> StoredEvent:
+def stored_event_from_image(image: Mapping[str, Any]) -> StoredEvent:
     """A stream record's NewImage (already deserialised to Python values) as a stored event."""
     project_id, actor = str(image["pk"]).split("#", 1)
     return StoredEvent(

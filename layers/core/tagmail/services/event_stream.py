@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from typing import Any
+
 from tagmail.domain.tracking import StoredEvent
 from tagmail.observability import count, logger
 
@@ -9,6 +12,13 @@ from tagmail.observability import count, logger
 class EventStreamConsumer:
     """Until trigger campaigns exist, every stored event is logged and counted, so the wiring from
     the stream to this function is real and observable."""
+
+    def __init__(self, decode: Callable[[Mapping[str, Any]], StoredEvent]) -> None:
+        # How a stream record's image becomes an event is the store's business (an adapter's).
+        self._decode = decode
+
+    def consume_image(self, image: Mapping[str, Any]) -> None:
+        self.consume(self._decode(image))
 
     def consume(self, stored: StoredEvent) -> None:
         logger().debug("event received", project_id=stored.project_id, type=stored.type, event=stored.event)
