@@ -1,6 +1,7 @@
 """`tagmail`: the operator's command line. Its authority is the operator's AWS credentials.
 
-Table names come from the environment (as in the functions) or from the deployed stack's resources.
+Table names and the rest of the configuration come from the environment (as in the functions) or,
+when it is not set, from the deployed admin function's own environment.
 """
 
 from __future__ import annotations
@@ -18,21 +19,13 @@ from tagmail.domain.settings import MailgunRegion
 from tagmail.errors import TagmailError
 from tagmail.observability import logger
 
-# Environment variable of each table, and its logical id in template.yaml.
-TABLES = {
-    "PROJECTS_TABLE": "ProjectsTable",
-    "API_KEYS_TABLE": "ApiKeysTable",
-    "USERS_TABLE": "UsersTable",
-    "EVENTS_TABLE": "EventsTable",
-}
-
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="tagmail", description="Operate a tagmail deployment.")
     parser.add_argument(
         "--stack",
         default=os.environ.get("TAGMAIL_STACK", "tagmail"),
-        help="CloudFormation stack to find the tables in, when the *_TABLE variables are not set (default: tagmail)",
+        help="the deployed stack whose configuration to use when the environment names none (default: tagmail)",
     )
     commands = parser.add_subparsers(dest="command", required=True)
     project = commands.add_parser("project", help="manage projects").add_subparsers(dest="action", required=True)
@@ -45,7 +38,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _settings(args)
 
     try:
-        _resolve_tables(args.stack)
+        _resolve_environment(args.stack)
         created = bootstrap.project_admin().create_project(args.name)
     except TagmailError as error:
         print(f"tagmail: {error.message}", file=sys.stderr)
@@ -58,23 +51,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"admin key: {created.admin_key}")
         print("Keep the admin key secret; it is stored only as a hash and cannot be shown again.")
     return 0
-
-
-def _resolve_tables(stack: str) -> None:
-    missing = [name for name in TABLES if not os.environ.get(name)]
-    if not missing:
-        return
-    import boto3
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    cloudformation = boto3.client("cloudformation")
-    try:
-        for name in missing:
-            resource = cloudformation.describe_stack_resource(StackName=stack, LogicalResourceId=TABLES[name])
-            os.environ[name] = resource["StackResourceDetail"]["PhysicalResourceId"]
-    except (BotoCoreError, ClientError) as exc:
-        raise TagmailError(f"cannot find the tables of stack {stack!r}: {exc}") from exc
-    bootstrap.reset()
 
 
 # -- project settings -----------------------------------------------------------------------------

@@ -103,7 +103,8 @@ class MailgunClient:
             raise
 
     def create_domain(self, domain: str) -> dict[str, Any]:
-        return dict(_json(self._request("POST", "/v4/domains", data=[("name", domain)])))
+        # https tracking links: click and open tracking must not downgrade the recipient to http.
+        return dict(_json(self._request("POST", "/v4/domains", data=[("name", domain), ("web_scheme", "https")])))
 
     def webhooks(self, domain: str) -> dict[str, list[str]]:
         body = _json(self._request("GET", f"/v3/domains/{domain}/webhooks"))
