@@ -1,4 +1,5 @@
-"""DNS lookups with dnspython: a domain's MX hosts.
+"""DNS lookups with dnspython: a domain's MX hosts, and the TXT, CNAME and MX answers the domain
+readiness check reads.
 
 A definite answer ("no such domain", "no MX record") is an empty result; a lookup that gets no
 answer (timeout, SERVFAIL, no reachable server) is an error, never read as "no MX".
@@ -10,6 +11,7 @@ import dns.exception
 import dns.name
 import dns.resolver
 
+from tagmail.domain.dns_readiness import DnsAnswer, DnsError
 from tagmail.errors import DependencyUnavailable, InvalidInput
 
 DEFAULT_TIMEOUT = 4.0
@@ -52,3 +54,47 @@ class DnsMxLookup:
         resolver.nameservers = list(self._nameservers)
         resolver.port = self._port
         return resolver
+
+
+_RECORD_TYPES = frozenset({"TXT", "CNAME", "MX"})
+
+
+class DnsRecordLookup(DnsMxLookup):
+    """TXT, CNAME and MX answers with the failure named (`DnsAnswer.error`) instead of raised: the
+    readiness report says which lookup failed and how. Same resolver settings as the MX lookup."""
+
+    def lookup(self, name: str, record_type: str) -> DnsAnswer:
+        if record_type not in _RECORD_TYPES:
+            raise ValueError(f"unsupported record type {record_type}")
+        try:
+            answer = self._resolver().resolve(
+                name, record_type, lifetime=self._timeout, search=False, raise_on_no_answer=False
+            )
+        except dns.exception.DNSException as exc:
+            return DnsAnswer(error=_failure(exc))
+        if answer.rrset is None:
+            return DnsAnswer()
+        return DnsAnswer(tuple(_text(record_type, record) for record in answer.rrset))
+
+
+def _text(record_type: str, record: object) -> str:
+    if record_type == "TXT":
+        # One record may be several strings (each at most 255 bytes); they form one value.
+        return b"".join(getattr(record, "strings", ())).decode("utf-8", "replace")
+    if record_type == "MX":
+        return str(getattr(record, "exchange", "")).rstrip(".").lower() or "."
+    return str(getattr(record, "target", "")).rstrip(".").lower()
+
+
+def _failure(exc: dns.exception.DNSException) -> DnsError:
+    if isinstance(exc, dns.resolver.NXDOMAIN | dns.name.EmptyLabel | dns.name.LabelTooLong | dns.name.NameTooLong):
+        return DnsError.NXDOMAIN  # no such name exists (or can exist)
+    if isinstance(exc, dns.exception.Timeout):
+        return DnsError.TIMEOUT
+    # Every server failed: say what they answered, when they answered.
+    text = str(exc) if isinstance(exc, dns.resolver.NoNameservers) else ""
+    if "SERVFAIL" in text:
+        return DnsError.SERVFAIL
+    if "REFUSED" in text:
+        return DnsError.REFUSED
+    return DnsError.UNREACHABLE
