@@ -97,6 +97,7 @@ OFFLINE_CONFIGURATION = {
             "SUPPRESSIONS_TABLE",
             "STATS_TABLE",
             "IDEMPOTENCY_TABLE",
+            "CAMPAIGNS_TABLE",
             "SEND_QUEUE_URL",
             "SEND_DEAD_LETTER_QUEUE_URL",
         ),

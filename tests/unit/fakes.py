@@ -7,6 +7,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from tagmail.domain.campaigns import Campaign, CampaignStatus
 from tagmail.domain.mail import Envelope
 from tagmail.domain.projects import ApiKey, Project
 from tagmail.domain.sending import MessageRecord, SendRequest
@@ -353,3 +354,34 @@ class FakeSendQueue:
 
     def enqueue(self, request: SendRequest, delay_seconds: int = 0) -> None:
         self.requests.append(request)
+
+
+class FakeCampaigns:
+    """Campaigns with a revision each, written conditionally like the DynamoDB adapter."""
+
+    def __init__(self) -> None:
+        self.items: dict[tuple[str, str], Campaign] = {}
+        self.reads = 0
+
+    def get(self, project_id: str, campaign_id: str) -> Campaign | None:
+        self.reads += 1
+        return self.items.get((project_id, campaign_id))
+
+    def list(self, project_id: str, status: CampaignStatus | None = None) -> list[Campaign]:
+        self.reads += 1
+        return [c for (p, _), c in self.items.items() if p == project_id and (status is None or c.status is status)]
+
+    def add(self, campaign: Campaign) -> Campaign:
+        if (campaign.project_id, campaign.id) in self.items:
+            raise Conflict(f"campaign {campaign.id} exists already")
+        stored = replace(campaign, revision=1)
+        self.items[(campaign.project_id, campaign.id)] = stored
+        return stored
+
+    def save(self, campaign: Campaign) -> Campaign | None:
+        current = self.items.get((campaign.project_id, campaign.id))
+        if (current.revision if current else None) != campaign.revision:
+            return None
+        stored = replace(campaign, revision=(campaign.revision or 0) + 1)
+        self.items[(campaign.project_id, campaign.id)] = stored
+        return stored

@@ -16,6 +16,7 @@ from tagmail.config import Config
 # Adapters and services are imported inside the factories that build them, so each function loads
 # only what it uses at cold start (the tracking API never loads Jinja, requests or the SSM adapter).
 if TYPE_CHECKING:
+    from tagmail.adapters.campaign_store import DynamoCampaigns
     from tagmail.adapters.dynamodb import DynamoProjects, DynamoUsers, Tables
     from tagmail.adapters.mail_store import DynamoIdempotency, DynamoMessages, DynamoStats, DynamoSuppressions
     from tagmail.adapters.mailgun import MailgunClient, MailgunMailer
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from tagmail.adapters.secrets import SsmSecretStore
     from tagmail.adapters.template_store import DynamoTemplates
     from tagmail.domain.settings import MailSettings, ProjectSecrets
+    from tagmail.services.campaigns import CampaignAdmin
     from tagmail.services.event_stream import EventStreamConsumer
     from tagmail.services.ingest import IngestService
     from tagmail.services.keys import KeyResolver
@@ -321,3 +323,20 @@ def unsubscribe_service() -> UnsubscribeService:
         stats=stats_store(),
         clock=utc_now,
     )
+
+
+# -- Campaigns ----------------------------------------------------------------------------------
+
+
+@functools.cache
+def campaign_store() -> DynamoCampaigns:
+    from tagmail.adapters.campaign_store import CampaignItem, DynamoCampaigns, bind
+
+    return DynamoCampaigns(bind(CampaignItem, config().campaigns_table, config()))
+
+
+@functools.cache
+def campaign_admin() -> CampaignAdmin:
+    from tagmail.services.campaigns import CampaignAdmin
+
+    return CampaignAdmin(campaigns=campaign_store(), templates=template_store(), clock=utc_now)

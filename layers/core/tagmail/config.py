@@ -19,6 +19,7 @@ class Config:
     suppressions_table: str
     stats_table: str
     idempotency_table: str
+    campaigns_table: str
     send_queue_url: str
     send_dead_letter_queue_url: str
     # SSM parameter path under which each project's secrets live ("<prefix>/<project id>").
@@ -55,6 +56,7 @@ class Config:
             suppressions_table=required("SUPPRESSIONS_TABLE"),
             stats_table=required("STATS_TABLE"),
             idempotency_table=required("IDEMPOTENCY_TABLE"),
+            campaigns_table=required("CAMPAIGNS_TABLE"),
             send_queue_url=required("SEND_QUEUE_URL"),
             send_dead_letter_queue_url=required("SEND_DEAD_LETTER_QUEUE_URL"),
             secrets_prefix=required("SECRETS_PREFIX"),

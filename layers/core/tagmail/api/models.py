@@ -3,16 +3,28 @@ domain. The rules live in the services; these models only give the payloads thei
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, time, timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from tagmail.domain.campaigns import Campaign, CampaignStatus, Conversion
 from tagmail.domain.sending import MessageRecord
 from tagmail.domain.settings import MailgunRegion, MailSettings
 from tagmail.domain.suppressions import Suppression
 from tagmail.domain.templates import MailContent, Template, TemplateVersion
+from tagmail.domain.triggers import (
+    Condition,
+    FrequencyCap,
+    Operator,
+    QuietHours,
+    Timing,
+    TimingKind,
+    TriggerRule,
+)
 from tagmail.domain.users import UserProfile
+from tagmail.errors import InvalidInput
+from tagmail.services.campaigns import CampaignDraft, CampaignEdit, VariantDraft
 from tagmail.services.preview import Preview, QueuedTestSend, SampleData
 from tagmail.services.settings import DnsRecord, DomainReport, DomainSetup, SettingsChange, SettingsView
 from tagmail.services.suppressions import ImportResult
@@ -457,3 +469,247 @@ class UserOut(BaseModel):
             created_at=profile.created_at,
             updated_at=profile.updated_at,
         )
+
+
+# -- campaigns ------------------------------------------------------------------------------------
+
+_HHMM = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
+_DAY = 86_400
+Scalar = str | int | float | bool
+
+
+class ConditionSpec(_Body):
+    field: str = Field(min_length=1, max_length=255, description="property or attribute; dots reach into objects")
+    op: Operator
+    value: Scalar | list[Scalar] | None = Field(
+        default=None, description="a value; a list for `in`; for `exists`, true (must exist, the default) or false"
+    )
+
+    def to_condition(self) -> Condition:
+        return Condition(field=self.field, operator=self.op, value=self.value)
+
+    @classmethod
+    def of(cls, condition: Condition) -> ConditionSpec:
+        value = list(condition.value) if isinstance(condition.value, tuple) else condition.value
+        return cls(field=condition.field, op=condition.operator, value=value)
+
+
+class QuietHoursSpec(_Body):
+    start: str = Field(pattern=_HHMM, description="local time HH:MM; a start after the end spans midnight")
+    end: str = Field(pattern=_HHMM, description="local time HH:MM when sending may go on")
+
+
+class TimingSpec(_Body):
+    kind: TimingKind = Field(default=TimingKind.IMMEDIATE, description="immediate, delay, or local_time")
+    delay_seconds: int | None = Field(
+        default=None, ge=1, le=90 * _DAY, description="delay: the time after the entry event"
+    )
+    days: int = Field(default=0, ge=0, le=90, description="local_time: days after the entry's local date")
+    at: str | None = Field(default=None, pattern=_HHMM, description="local_time: the user's local time of day, HH:MM")
+    quiet_hours: QuietHoursSpec | None = Field(default=None, description="a send due inside them waits for their end")
+
+    def to_timing(self) -> Timing:
+        quiet = self.quiet_hours
+        return Timing(
+            kind=self.kind,
+            delay=timedelta(seconds=self.delay_seconds or 0),
+            days=self.days,
+            at=time.fromisoformat(self.at) if self.at else None,
+            quiet_hours=QuietHours(time.fromisoformat(quiet.start), time.fromisoformat(quiet.end)) if quiet else None,
+        )
+
+    @classmethod
+    def of(cls, timing: Timing) -> TimingSpec:
+        quiet = timing.quiet_hours
+        return cls(
+            kind=timing.kind,
+            delay_seconds=int(timing.delay.total_seconds()) or None,
+            days=timing.days,
+            at=timing.at.strftime("%H:%M") if timing.at else None,
+            quiet_hours=(
+                QuietHoursSpec(start=quiet.start.strftime("%H:%M"), end=quiet.end.strftime("%H:%M")) if quiet else None
+            ),
+        )
+
+
+class FrequencyCapSpec(_Body):
+    period_seconds: int | None = Field(
+        default=_DAY, ge=1, le=365 * _DAY, description="at most one entry per user per this period; null: no limit"
+    )
+    project_daily_limit: int | None = Field(
+        default=None, ge=1, le=100, description="skip when the user got this many trigger mails of the project that day"
+    )
+
+
+class TriggerSpec(_Body):
+    entry_event: str = Field(min_length=1, max_length=255, description="the track event that enters a user")
+    event_conditions: list[ConditionSpec] = Field(default_factory=list, max_length=20)
+    user_conditions: list[ConditionSpec] = Field(
+        default_factory=list, max_length=20, description="on the user's attributes (and locale, timezone)"
+    )
+    exit_events: list[str] = Field(default_factory=list, max_length=10, description="events that cancel the mail")
+    exit_key_property: str | None = Field(
+        default=None, max_length=255, description="when set, only an exit event with the entry's value of it cancels"
+    )
+    timing: TimingSpec = TimingSpec()
+    frequency_cap: FrequencyCapSpec = FrequencyCapSpec()
+
+    def to_rule(self) -> TriggerRule:
+        cap = self.frequency_cap
+        return TriggerRule(
+            entry_event=self.entry_event,
+            event_conditions=tuple(c.to_condition() for c in self.event_conditions),
+            user_conditions=tuple(c.to_condition() for c in self.user_conditions),
+            exit_events=tuple(self.exit_events),
+            exit_key_property=self.exit_key_property,
+            timing=self.timing.to_timing(),
+            frequency_cap=FrequencyCap(
+                period=timedelta(seconds=cap.period_seconds) if cap.period_seconds is not None else None,
+                project_daily_limit=cap.project_daily_limit,
+            ),
+        )
+
+    @classmethod
+    def of(cls, rule: TriggerRule) -> TriggerSpec:
+        cap = rule.frequency_cap
+        return cls(
+            entry_event=rule.entry_event,
+            event_conditions=[ConditionSpec.of(c) for c in rule.event_conditions],
+            user_conditions=[ConditionSpec.of(c) for c in rule.user_conditions],
+            exit_events=list(rule.exit_events),
+            exit_key_property=rule.exit_key_property,
+            timing=TimingSpec.of(rule.timing),
+            frequency_cap=FrequencyCapSpec(
+                period_seconds=int(cap.period.total_seconds()) if cap.period else None,
+                project_daily_limit=cap.project_daily_limit,
+            ),
+        )
+
+
+class ConversionSpec(_Body):
+    event: str = Field(default="purchase", min_length=1, max_length=255)
+    window_seconds: int = Field(
+        default=7 * _DAY, ge=3600, le=90 * _DAY, description="after the send (after entry: holdout)"
+    )
+    revenue_property: str | None = Field(default="revenue", max_length=255)
+
+    def to_conversion(self) -> Conversion:
+        return Conversion(
+            event=self.event, window=timedelta(seconds=self.window_seconds), revenue_property=self.revenue_property
+        )
+
+    @classmethod
+    def of(cls, conversion: Conversion) -> ConversionSpec:
+        return cls(
+            event=conversion.event,
+            window_seconds=int(conversion.window.total_seconds()),
+            revenue_property=conversion.revenue_property,
+        )
+
+
+class VariantIn(_Body):
+    name: str = Field(min_length=1, max_length=32)
+    template_id: str = Field(min_length=1, max_length=64)
+    template_version: int | None = Field(
+        default=None, ge=1, description="omitted: the latest version, pinned when saved"
+    )
+    weight: int = Field(
+        default=1, ge=1, le=10_000, description="share of the non-holdout users, relative to the others"
+    )
+
+
+class VariantOut(BaseModel):
+    name: str
+    template_id: str
+    template_version: int
+    weight: int
+
+
+class _CampaignFields(_Body):
+    holdout: float = Field(default=0.0, ge=0, le=0.5, description="share of users who get nothing and are measured")
+    default_locale: str | None = Field(
+        default=None, max_length=35, description="for readers of no locale of the template; null: the project's"
+    )
+    conversion: ConversionSpec = ConversionSpec()
+    trigger: TriggerSpec | None = None
+
+
+class CampaignIn(_CampaignFields):
+    name: str = Field(min_length=1, max_length=200)
+    variants: list[VariantIn] = Field(default_factory=list, max_length=10)
+
+    def to_draft(self) -> CampaignDraft:
+        return CampaignDraft(
+            name=self.name,
+            variants=tuple(VariantDraft(v.name, v.template_id, v.template_version, v.weight) for v in self.variants),
+            holdout=self.holdout,
+            default_locale=self.default_locale,
+            conversion=self.conversion.to_conversion(),
+            trigger=self.trigger.to_rule() if self.trigger else None,
+        )
+
+
+class CampaignPatch(_Body):
+    """Each part given replaces the stored one whole; parts not given stay."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    variants: list[VariantIn] | None = Field(default=None, max_length=10)
+    holdout: float | None = Field(default=None, ge=0, le=0.5)
+    default_locale: str | None = Field(default=None, max_length=35)
+    conversion: ConversionSpec | None = None
+    trigger: TriggerSpec | None = None
+    revision: int | None = Field(default=None, ge=1, description="the revision read; if it changed since, 409")
+
+    def to_edit(self) -> CampaignEdit:
+        given = self.model_fields_set - {"revision"}
+        for name in ("name", "variants", "holdout", "conversion"):
+            if name in given and getattr(self, name) is None:
+                raise InvalidInput(f"{name} cannot be null", field=name)
+        draft = CampaignIn(
+            name=self.name or "-",
+            variants=self.variants or [],
+            holdout=self.holdout or 0.0,
+            default_locale=self.default_locale,
+            conversion=self.conversion or ConversionSpec(),
+            trigger=self.trigger,
+        ).to_draft()
+        return CampaignEdit(draft=draft, fields=frozenset(given), revision=self.revision)
+
+
+class CampaignOut(_CampaignFields):
+    model_config = ConfigDict(extra="ignore")
+
+    id: str
+    name: str
+    status: CampaignStatus
+    variants: list[VariantOut]
+    revision: int | None = Field(description="pass back in a PATCH to refuse edits over someone else's")
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, campaign: Campaign) -> CampaignOut:
+        return cls(
+            id=campaign.id,
+            name=campaign.name,
+            status=campaign.status,
+            variants=[
+                VariantOut(name=v.name, template_id=v.template_id, template_version=v.template_version, weight=v.weight)
+                for v in campaign.variants
+            ],
+            holdout=campaign.holdout,
+            default_locale=campaign.default_locale,
+            conversion=ConversionSpec.of(campaign.conversion),
+            trigger=TriggerSpec.of(campaign.trigger) if campaign.trigger else None,
+            revision=campaign.revision,
+            created_at=campaign.created_at,
+            updated_at=campaign.updated_at,
+        )
+
+
+class CampaignListOut(BaseModel):
+    items: list[CampaignOut]
+
+
+class CampaignActionOut(CampaignOut):
+    stopped: int = Field(default=0, description="pending delayed sends stopped by this pause or archive")

@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, Protocol
 
+from tagmail.domain.campaigns import Campaign, CampaignStatus
 from tagmail.domain.mail import Envelope
 from tagmail.domain.projects import ApiKey, Project
 from tagmail.domain.sending import MessageRecord, SendRequest
@@ -170,3 +171,23 @@ class MailgunDomains(Protocol):
 
 # Builds the management client for a project's Mailgun account: (API base URL, API key).
 MailgunDomainsFactory = Callable[[str, str], MailgunDomains]
+
+
+# -- Campaigns ---------------------------------------------------------------------------------
+
+
+class CampaignRepository(Protocol):
+    def get(self, project_id: str, campaign_id: str) -> Campaign | None: ...
+
+    def list(self, project_id: str, status: CampaignStatus | None = None) -> list[Campaign]: ...
+
+
+class CampaignStore(CampaignRepository, Protocol):
+    def add(self, campaign: Campaign) -> Campaign:
+        """Write a new campaign (Conflict if its id is taken); the stored campaign."""
+        ...
+
+    def save(self, campaign: Campaign) -> Campaign | None:
+        """Write if the stored campaign is still at `campaign.revision`; the stored campaign, or
+        None when another writer moved it on."""
+        ...
