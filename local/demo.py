@@ -7,8 +7,8 @@ webhooks back to the local API — so a mail sent locally goes the whole way and
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
-from datetime import UTC, datetime
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -56,20 +56,20 @@ def create_demo_project(
     created = bootstrap.project_admin().create_project(name=name)
     if sandbox is not None and api_url is not None:
         _send_through_sandbox(created.project_id, sandbox, api_url)
+        _open_sending(created.project_id)
     _add_demo_template(created.project_id)
     return DemoProject(id=created.project_id, write_key=created.write_key, admin_key=created.admin_key)
 
 
 def _send_through_sandbox(project_id: str, sandbox: MailgunSandbox, api_url: str) -> None:
+    """Configure the demo project as an admin would (PUT /admin/v1/settings): the same validation
+    and the same Mailgun setup, which registers the local API's webhook URL at the sandbox."""
     from local.mailgun_sandbox.sandbox import DEMO_DOMAIN
     from tagmail import bootstrap
-    from tagmail.adapters.dynamodb import DynamoProjects
-    from tagmail.adapters.mailgun import WEBHOOK_TYPES
     from tagmail.domain.settings import MailSettings
+    from tagmail.services.settings import SettingsChange
 
-    projects = DynamoProjects(bootstrap.tables().projects)
-    project = projects.get(project_id)
-    assert project is not None
+    del api_url  # the settings service names tagmail's webhook URL from PUBLIC_BASE_URL
     settings = MailSettings(
         sending_domain=DEMO_DOMAIN,
         sender_name="Demo Shop",
@@ -79,13 +79,25 @@ def _send_through_sandbox(project_id: str, sandbox: MailgunSandbox, api_url: str
         mailgun_base_url=sandbox.url,
         postal_address="1-2-3 Demo-cho, Chiyoda-ku, Tokyo",
     )
-    projects.update(replace(project, settings=settings))
-    secrets = bootstrap.secret_store()
-    current = secrets.get(project_id)
-    assert current is not None
-    secrets.put(project_id, replace(current, mailgun_api_key=sandbox.api_key, webhook_signing_key=sandbox.signing_key))
-    for kind in WEBHOOK_TYPES:
-        sandbox.set_webhook(DEMO_DOMAIN, kind, [f"{api_url}/webhooks/mailgun"])
+    bootstrap.settings_service().update(
+        project_id,
+        SettingsChange(settings, mailgun_api_key=sandbox.api_key, webhook_signing_key=sandbox.signing_key),
+    )
+
+
+def _open_sending(project_id: str) -> None:
+    """The sandbox's demo domain is in no DNS, so the domain check cannot see its records: record
+    them as passing since before the waiting time, so the local stack sends at once. A domain check
+    that reaches a DNS server (POST /admin/v1/domain/check) reports them missing and closes sending."""
+    from local.mailgun_sandbox.sandbox import DEMO_DOMAIN
+    from tagmail import bootstrap
+    from tagmail.adapters.domain_readiness_store import DynamoDomainReadiness
+    from tagmail.domain.dns_readiness import DomainReadiness, ReadinessReport
+
+    now = datetime.now(UTC)
+    readiness = DomainReadiness(DEMO_DOMAIN, now, passing_since=now - timedelta(days=30))
+    store = DynamoDomainReadiness(bootstrap.tables().projects)
+    store.save(project_id, readiness, ReadinessReport(DEMO_DOMAIN, now, ()))
 
 
 def _add_demo_template(project_id: str) -> None:
