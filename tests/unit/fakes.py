@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tagmail.domain.campaigns import Campaign, CampaignStatus
+from tagmail.domain.dns_readiness import DnsAnswer, DnsError, DomainReadiness, ReadinessReport
 from tagmail.domain.mail import Envelope
 from tagmail.domain.projects import ApiKey, Project
 from tagmail.domain.sending import MessageRecord, SendRequest
@@ -346,6 +347,49 @@ class FakeMailgunDomains:
 
     def writes(self) -> list[tuple[str, ...]]:
         return [call for call in self.calls if call[0] in ("create_domain", "set_webhook")]
+
+
+class FakeDns:
+    """Answers from `records[(name, type)]`; other names do not exist. `error` fails every lookup."""
+
+    def __init__(self, records: dict[tuple[str, str], tuple[str, ...]] | None = None) -> None:
+        self.records = dict(records or {})
+        self.error: DnsError | None = None
+        self.lookups: list[tuple[str, str]] = []
+
+    def lookup(self, name: str, record_type: str) -> DnsAnswer:
+        self.lookups.append((name, record_type))
+        if self.error is not None:
+            return DnsAnswer(error=self.error)
+        if (name, record_type) in self.records:
+            return DnsAnswer(self.records[(name, record_type)])
+        if any(known == name for known, _ in self.records):
+            return DnsAnswer()
+        return DnsAnswer(error=DnsError.NXDOMAIN)
+
+
+class FakeDomainReadinessStore:
+    """Keeps the state on the fake project (as the adapter does on the item) and the last report."""
+
+    def __init__(self, projects: FakeProjects) -> None:
+        self.projects = projects
+        self.reports: dict[str, ReadinessReport] = {}
+
+    def save(self, project_id: str, readiness: DomainReadiness, report: ReadinessReport) -> None:
+        project = self.projects.items[project_id]
+        self.projects.items[project_id] = replace(project, domain_readiness=readiness)
+        self.reports[project_id] = report
+
+    def last_report(self, project_id: str) -> ReadinessReport | None:
+        return self.reports.get(project_id)
+
+    def project_ids_with_domain(self) -> list[str]:
+        return [pid for pid, project in self.projects.items.items() if project.settings.sending_domain]
+
+
+def ready_domain(domain: str, now: datetime) -> DomainReadiness:
+    """A domain whose SPF and DKIM have passed for long: sending is open."""
+    return DomainReadiness(domain, now, passing_since=now - timedelta(days=30))
 
 
 class FakeSendQueue:

@@ -30,6 +30,7 @@ from tests.unit.fakes import (
     FakeSuppressions,
     FakeTemplates,
     FakeUsers,
+    ready_domain,
 )
 
 PROJECT = "p1"
@@ -84,7 +85,8 @@ class Send:
             reply_to="support@shop.example",
             disable_open_tracking=True,
         )
-        self.projects.add(Project(PROJECT, "shop", self.clock(), settings))
+        ready = ready_domain("mg.shop.example", self.clock())
+        self.projects.add(Project(PROJECT, "shop", self.clock(), settings, domain_readiness=ready))
         self.secrets.put(PROJECT, ProjectSecrets("unsub-secret", "key-1", "signing-1"))
         self.templates.add(
             PROJECT,

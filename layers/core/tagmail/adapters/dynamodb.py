@@ -16,11 +16,12 @@ from pynamodb.attributes import (
     UTCDateTimeAttribute,
     VersionAttribute,
 )
-from pynamodb.exceptions import PutError, PynamoDBException
+from pynamodb.exceptions import PutError, PynamoDBException, UpdateError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
 from tagmail.config import Config
+from tagmail.domain.dns_readiness import CheckName, DomainReadiness
 from tagmail.domain.projects import ApiKey, KeyKind, Project
 from tagmail.domain.settings import MailgunRegion, MailSettings
 from tagmail.domain.tracking import StoredEvent, TrackingMessage
@@ -43,6 +44,10 @@ class ProjectItem(Model):
     # Top-level copy of settings.sending_domain for the by_domain index (webhooks → project).
     sending_domain = UnicodeAttribute(null=True)
     settings = UnicodeAttribute(null=True)  # MailSettings as JSON
+    # DomainReadiness as JSON: written only by the domain check, read with the project by the send gate.
+    domain_readiness = UnicodeAttribute(null=True)
+    # The last readiness report as JSON (what the admin API shows); never read by the send path.
+    domain_report = UnicodeAttribute(null=True)
     # Bound per table in bind_tables(): an index object must belong to exactly one model class.
     by_domain: ProjectsByDomain
 
@@ -266,6 +271,7 @@ class DynamoProjects:
             name=item.name,
             created_at=item.created_at,
             settings=_settings_from_json(item.settings),
+            domain_readiness=readiness_from_json(item.domain_readiness),
         )
 
     def add(self, project: Project) -> None:
@@ -273,8 +279,21 @@ class DynamoProjects:
             raise Conflict(f"project {project.project_id} exists already")
 
     def update(self, project: Project) -> None:
-        if not save_item(self._item(project), self._model.project_id.exists()):
-            raise NotFound(f"project {project.project_id} does not exist")
+        """Write the fields admins change; the domain check's state on the item stays as it is."""
+        item = self._item(project)
+        model = self._model
+        domain = model.sending_domain.set(item.sending_domain) if item.sending_domain else model.sending_domain.remove()
+        try:
+            item.update(
+                actions=[model.name.set(item.name), model.settings.set(item.settings), domain],
+                condition=model.project_id.exists(),
+            )
+        except UpdateError as exc:
+            if is_condition_failure(exc):
+                raise NotFound(f"project {project.project_id} does not exist") from exc
+            raise unavailable(exc) from exc
+        except PynamoDBException as exc:
+            raise unavailable(exc) from exc
 
     def project_for_domain(self, domain: str) -> str | None:
         try:
@@ -302,6 +321,31 @@ def _settings_from_json(text: str | None) -> MailSettings:
     document["mailgun_region"] = MailgunRegion(document.get("mailgun_region", "us"))
     known = {f.name for f in fields(MailSettings)}
     return MailSettings(**{k: v for k, v in document.items() if k in known})
+
+
+def readiness_to_json(readiness: DomainReadiness) -> str:
+    return json.dumps(
+        {
+            "domain": readiness.domain,
+            "checked_at": readiness.checked_at.isoformat(),
+            "passing_since": readiness.passing_since.isoformat() if readiness.passing_since else None,
+            "failing": [name.value for name in readiness.failing],
+        },
+        separators=(",", ":"),
+    )
+
+
+def readiness_from_json(text: str | None) -> DomainReadiness | None:
+    if not text:
+        return None
+    document = json.loads(text)
+    since = document.get("passing_since")
+    return DomainReadiness(
+        domain=document["domain"],
+        checked_at=datetime.fromisoformat(document["checked_at"]),
+        passing_since=datetime.fromisoformat(since) if since else None,
+        failing=tuple(CheckName(name) for name in document.get("failing", [])),
+    )
 
 
 class DynamoApiKeys:

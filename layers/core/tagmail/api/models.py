@@ -65,6 +65,12 @@ class SettingsFields(_Body):
     )
     disable_click_tracking: bool = False
     disable_open_tracking: bool = False
+    sending_wait_hours: int = Field(
+        48,
+        ge=0,
+        le=720,
+        description="hours sending waits after the domain's SPF and DKIM records were first seen passing",
+    )
     notification_address: str | None = Field(
         None, max_length=254, description="gets one mail at 90 % and one at 100 % of the monthly limit"
     )
@@ -85,6 +91,7 @@ class SettingsFields(_Body):
             reply_to=self.reply_to,
             disable_click_tracking=self.disable_click_tracking,
             disable_open_tracking=self.disable_open_tracking,
+            sending_wait_hours=self.sending_wait_hours,
             notification_address=self.notification_address,
             mailgun_region=self.mailgun_region,
             mailgun_base_url=self.mailgun_base_url,
@@ -189,6 +196,7 @@ class SettingsOut(SettingsFields):
             reply_to=s.reply_to,
             disable_click_tracking=s.disable_click_tracking,
             disable_open_tracking=s.disable_open_tracking,
+            sending_wait_hours=s.sending_wait_hours,
             notification_address=s.notification_address,
             mailgun_region=s.mailgun_region,
             mailgun_base_url=s.mailgun_base_url,

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+from tagmail.domain.dns_readiness import DomainReadiness
 from tagmail.domain.settings import MailSettings
 
 
@@ -25,6 +26,8 @@ class Project:
     name: str
     created_at: datetime
     settings: MailSettings = field(default_factory=MailSettings)
+    # The sending domain's last readiness check (written only by the check, read by the send gate).
+    domain_readiness: DomainReadiness | None = None
 
 
 @dataclass(frozen=True)

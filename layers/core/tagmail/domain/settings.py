@@ -26,6 +26,8 @@ class MailSettings:
     reply_to: str | None = None
     disable_click_tracking: bool = False
     disable_open_tracking: bool = False
+    # Hours sending waits after the domain's SPF and DKIM were first seen passing (product rule: 48).
+    sending_wait_hours: int = 48
     notification_address: str | None = None
     mailgun_region: MailgunRegion = MailgunRegion.US
     # Another API base (a Mailgun-compatible sandbox); None means the region's real Mailgun.

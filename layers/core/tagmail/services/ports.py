@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from tagmail.domain.campaigns import Campaign, CampaignStatus
+from tagmail.domain.dns_readiness import DnsAnswer, DomainReadiness, ReadinessReport
 from tagmail.domain.mail import Envelope
 from tagmail.domain.projects import ApiKey, Project
 from tagmail.domain.sending import MessageRecord, SendRequest
@@ -171,6 +172,28 @@ class MailgunDomains(Protocol):
 
 # Builds the management client for a project's Mailgun account: (API base URL, API key).
 MailgunDomainsFactory = Callable[[str, str], MailgunDomains]
+
+
+# -- sending domain readiness ---------------------------------------------------------------------
+
+
+class DnsLookup(Protocol):
+    def lookup(self, name: str, record_type: str) -> DnsAnswer:
+        """The TXT, CNAME or MX records at `name`; a failed lookup is named in the answer, never raised."""
+        ...
+
+
+class DomainReadinessStore(Protocol):
+    def save(self, project_id: str, readiness: DomainReadiness, report: ReadinessReport) -> None:
+        """Write the check's state (which the send gate reads) and its report onto the project,
+        together and changing nothing else of it."""
+        ...
+
+    def last_report(self, project_id: str) -> ReadinessReport | None: ...
+
+    def project_ids_with_domain(self) -> list[str]:
+        """Every project that has a sending domain (the daily re-check)."""
+        ...
 
 
 # -- Campaigns ---------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from tagmail.domain.dns_readiness import closed_reason
 from tagmail.domain.email import InvalidEmail, parse_email
 from tagmail.domain.mail import Envelope
 from tagmail.domain.projects import Project
@@ -99,6 +100,19 @@ class SendService:
         recipient, skip_reason = self._recipient(project, request)
         if skip_reason is not None or recipient is None:
             return self._skip(request, recipient, skip_reason or "no recipient")
+        # The domain gate (product rule): marketing and test mail wait until the domain's SPF and
+        # DKIM have passed for `sending_wait_hours`. It reads the state the domain check keeps on
+        # the project, so a send costs no DNS or Mailgun call. A closed domain is a skip, not a
+        # retry: the wait (48 h) is far past the queue's retries, and a trigger mail days late is
+        # wrong anyway. Operational notices are exempt: they tell the project's own people about
+        # problems, a broken DNS record among them, and must go out even then.
+        if request.kind is not SendKind.OPERATIONAL:
+            settings = project.settings
+            not_ready = closed_reason(
+                project.domain_readiness, settings.sending_domain, settings.sending_wait_hours, self._clock()
+            )
+            if not_ready is not None:
+                return self._skip(request, recipient, not_ready)
 
         settings = project.settings
         secrets = self._secrets.get(project.project_id)

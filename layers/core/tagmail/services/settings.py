@@ -36,6 +36,8 @@ MAX_WEBHOOK_URLS = 3
 MAX_SENDER_NAME = 100
 MAX_POSTAL_ADDRESS = 500
 MAX_SECRET_LENGTH = 256
+# Longest wait after SPF and DKIM first pass before sending opens (30 days).
+MAX_SENDING_WAIT_HOURS = 720
 # A locale tag as sites send it: "ja", "ja-JP", "en_US", "zh-Hant-TW" (as templates accept them).
 _LOCALE = re.compile(r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$")
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
@@ -246,6 +248,7 @@ def check_settings(settings: MailSettings, mx_lookup: MxLookup) -> MailSettings:
     reply_to = _address(settings.reply_to, "reply_to")
     notification = _address(settings.notification_address, "notification_address")
     postal = _text(settings.postal_address, "postal_address", MAX_POSTAL_ADDRESS)
+    _wait_hours(settings.sending_wait_hours)
 
     if sender is not None:
         if domain is None:
@@ -349,6 +352,15 @@ def _base_url(value: str | None) -> str | None:
     if parts.query or parts.fragment or parts.username:
         raise InvalidInput("must be a base URL without query, fragment or user", field="mailgun_base_url")
     return given.rstrip("/")
+
+
+def _wait_hours(value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SENDING_WAIT_HOURS:
+        raise InvalidInput(
+            f"must be a whole number of hours from 0 to {MAX_SENDING_WAIT_HOURS} (48 is the usual wait for new "
+            "DNS records to reach every receiver)",
+            field="sending_wait_hours",
+        )
 
 
 def _locale(value: str) -> str:
