@@ -57,7 +57,6 @@ def create_demo_project(
     if sandbox is not None and api_url is not None:
         _send_through_sandbox(created.project_id, sandbox, api_url)
         _open_sending(created.project_id)
-        _open_sending(created.project_id)
     _add_demo_template(created.project_id)
     return DemoProject(id=created.project_id, write_key=created.write_key, admin_key=created.admin_key)
 
@@ -84,21 +83,6 @@ def _send_through_sandbox(project_id: str, sandbox: MailgunSandbox, api_url: str
         project_id,
         SettingsChange(settings, mailgun_api_key=sandbox.api_key, webhook_signing_key=sandbox.signing_key),
     )
-
-
-def _open_sending(project_id: str) -> None:
-    """The sandbox's demo domain is in no DNS, so the domain check cannot see its records: record
-    them as passing since before the waiting time, so the local stack sends at once. A domain check
-    that reaches a DNS server (POST /admin/v1/domain/check) reports them missing and closes sending."""
-    from local.mailgun_sandbox.sandbox import DEMO_DOMAIN
-    from tagmail import bootstrap
-    from tagmail.adapters.domain_readiness_store import DynamoDomainReadiness
-    from tagmail.domain.dns_readiness import DomainReadiness, ReadinessReport
-
-    now = datetime.now(UTC)
-    readiness = DomainReadiness(DEMO_DOMAIN, now, passing_since=now - timedelta(days=30))
-    store = DynamoDomainReadiness(bootstrap.tables().projects)
-    store.save(project_id, readiness, ReadinessReport(DEMO_DOMAIN, now, ()))
 
 
 def _open_sending(project_id: str) -> None:
