@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from tagmail.adapters.queues import SqsDeadLetters, SqsSendQueue
     from tagmail.adapters.rendering import JinjaRenderer
     from tagmail.adapters.secrets import SsmSecretStore
+    from tagmail.adapters.step_functions import SfnDelayedSends
     from tagmail.adapters.template_store import DynamoTemplates
     from tagmail.domain.settings import MailSettings, ProjectSecrets
     from tagmail.services.campaigns import CampaignAdmin
@@ -340,3 +341,14 @@ def campaign_admin() -> CampaignAdmin:
     from tagmail.services.campaigns import CampaignAdmin
 
     return CampaignAdmin(campaigns=campaign_store(), templates=template_store(), clock=utc_now)
+
+
+@functools.cache
+def delayed_sends() -> SfnDelayedSends:
+    from tagmail.adapters.step_functions import SfnDelayedSends
+    from tagmail.errors import ConfigurationError
+
+    arn = config().delayed_send_state_machine_arn
+    if not arn:
+        raise ConfigurationError("environment variable DELAYED_SEND_STATE_MACHINE_ARN is not set")
+    return SfnDelayedSends(_client("stepfunctions"), arn)

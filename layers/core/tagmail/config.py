@@ -31,6 +31,8 @@ class Config:
     region: str = "us-east-1"
     # Set only locally (moto); in AWS the SDK finds its endpoints itself.
     aws_endpoint_url: str | None = None
+    # Only the functions that start or stop delayed sends have it.
+    delayed_send_state_machine_arn: str | None = None
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Config:
@@ -65,4 +67,5 @@ class Config:
             event_retention_days=positive("EVENT_RETENTION_DAYS", "400"),
             region=environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION") or "us-east-1",
             aws_endpoint_url=environ.get("AWS_ENDPOINT_URL") or None,
+            delayed_send_state_machine_arn=environ.get("DELAYED_SEND_STATE_MACHINE_ARN") or None,
         )

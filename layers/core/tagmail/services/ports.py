@@ -214,3 +214,16 @@ class CampaignStore(CampaignRepository, Protocol):
         """Write if the stored campaign is still at `campaign.revision`; the stored campaign, or
         None when another writer moved it on."""
         ...
+
+
+class DelayedSends(Protocol):
+    """Send requests that wait until they are due, then go on the send queue."""
+
+    def start(self, name: str, due_at: datetime, request: SendRequest) -> str:
+        """Schedule `request`; the pending send's id. A name started before is not started
+        again: its id is returned."""
+        ...
+
+    def stop(self, execution_id: str) -> None:
+        """Cancel a pending send; one that ended already needs nothing."""
+        ...
