@@ -43,6 +43,8 @@ OFFLINE_EVENTS: dict[str, object] = {
     "UnsubscribeFunction": http_event("GET", "/u/forged"),
     "SendFunction": None,
     "AdminFunction": None,
+    # Its every answer needs the projects table.
+    "QuotaFunction": None,
     "IngestFunction": {
         "version": "2.0",
         "routeKey": "OPTIONS /v1/{proxy+}",
@@ -98,6 +100,7 @@ OFFLINE_CONFIGURATION = {
             "STATS_TABLE",
             "IDEMPOTENCY_TABLE",
             "CAMPAIGNS_TABLE",
+            "USAGE_TABLE",
             "SEND_QUEUE_URL",
             "SEND_DEAD_LETTER_QUEUE_URL",
         ),

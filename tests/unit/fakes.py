@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -65,6 +65,9 @@ class FakeProjects:
             (p.project_id for p in self.items.values() if (p.settings.sending_domain or "").lower() == domain.lower()),
             None,
         )
+
+    def all(self) -> Iterator[Project]:
+        yield from list(self.items.values())
 
 
 class FakeSecrets:
@@ -395,9 +398,52 @@ def ready_domain(domain: str, now: datetime) -> DomainReadiness:
 class FakeSendQueue:
     def __init__(self) -> None:
         self.requests: list[SendRequest] = []
+        # Makes the next n enqueues fail, as an SQS outage would.
+        self.fail_next = 0
 
     def enqueue(self, request: SendRequest, delay_seconds: int = 0) -> None:
+        if self.fail_next:
+            self.fail_next -= 1
+            raise DependencyUnavailable("queue down")
         self.requests.append(request)
+
+
+class FakeUsage:
+    """Sending counts per (project, period) with the adapter's bounded ADD; `fail_adds` makes adds
+    raise, as a store outage would."""
+
+    def __init__(self) -> None:
+        self.counts: dict[tuple[str, str], int] = {}
+        self.noted: dict[tuple[str, str], dict[int, datetime]] = {}
+        self.fail_adds = False
+
+    def add(self, project_id: str, period: str, count: int, *, at_most: int | None, expires_at: datetime) -> int | None:
+        if self.fail_adds:
+            raise DependencyUnavailable("store down")
+        total = self.counts.get((project_id, period), 0) + count
+        if at_most is not None and total > at_most:
+            return None
+        self.counts[(project_id, period)] = total
+        return total
+
+    def subtract(self, project_id: str, period: str, count: int) -> None:
+        self.counts[(project_id, period)] = self.counts.get((project_id, period), 0) - count
+
+    def sent(self, project_id: str, first: str, last: str) -> dict[str, int]:
+        return {
+            period: value
+            for (project, period), value in sorted(self.counts.items())
+            if project == project_id and first <= period <= last
+        }
+
+    def notices(self, project_id: str, month_period: str) -> dict[int, datetime]:
+        return dict(self.noted.get((project_id, month_period), {}))
+
+    def mark_notice(self, project_id: str, month_period: str, percent: int, at: datetime) -> None:
+        self.noted.setdefault((project_id, month_period), {}).setdefault(percent, at)
+
+    def of(self, project_id: str, period: str) -> int:
+        return self.counts.get((project_id, period), 0)
 
 
 class FakeCampaigns:

@@ -22,6 +22,7 @@ from tagmail.domain.users import UserProfile
 from tagmail.services.keys import KeyResolver
 from tagmail.services.preview import PreviewService, TestSendService
 from tagmail.services.projects import CreatedProject, ProjectAdmin
+from tagmail.services.quota import UsageReports
 from tagmail.services.reports import Reports
 from tagmail.services.settings import SettingsService
 from tagmail.services.suppressions import SuppressionAdmin
@@ -38,6 +39,7 @@ from tests.unit.fakes import (
     FakeStats,
     FakeSuppressions,
     FakeTemplateStore,
+    FakeUsage,
     FakeUsers,
 )
 
@@ -68,6 +70,7 @@ class Admin:
         self.queue = FakeSendQueue()
         self.mailgun = FakeMailgunDomains()
         self.mx = FakeMxLookup()
+        self.usage = FakeUsage()
         renderer = JinjaRenderer()
         admin = ProjectAdmin(self.projects, self.keys, self.secrets, self.clock)
         self.project: CreatedProject = admin.create_project("shop")
@@ -95,6 +98,7 @@ class Admin:
             "test_send_service": TestSendService(previews=previews, secrets=self.secrets, queue=self.queue),
             "suppression_admin": SuppressionAdmin(suppressions=self.suppressions, clock=self.clock),
             "reports": Reports(stats=self.stats, messages=self.messages, users=self.users),
+            "usage_reports": UsageReports(projects=self.projects, usage=self.usage, clock=self.clock),
         }
         for name, service in built.items():
             monkeypatch.setattr(bootstrap, name, lambda service=service: service)

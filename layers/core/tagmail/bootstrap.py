@@ -25,14 +25,17 @@ if TYPE_CHECKING:
     from tagmail.adapters.secrets import SsmSecretStore
     from tagmail.adapters.step_functions import SfnDelayedSends
     from tagmail.adapters.template_store import DynamoTemplates
+    from tagmail.adapters.usage_store import DynamoUsage
     from tagmail.domain.settings import MailSettings, ProjectSecrets
     from tagmail.services.campaigns import CampaignAdmin
     from tagmail.services.event_stream import EventStreamConsumer
     from tagmail.services.ingest import IngestService
     from tagmail.services.keys import KeyResolver
+    from tagmail.services.notices import Notifier
     from tagmail.services.ports import MxLookup
     from tagmail.services.preview import PreviewService, TestSendService
     from tagmail.services.projects import ProjectAdmin
+    from tagmail.services.quota import QuotaNotices, SendingLimits, UsageReports
     from tagmail.services.reports import Reports
     from tagmail.services.send import SendService
     from tagmail.services.settings import SettingsService
@@ -208,6 +211,7 @@ def send_service() -> SendService:
         mailer_for=mailer_for,
         clock=utc_now,
         public_base_url=config().public_base_url,
+        limits=sending_limits(),
     )
 
 
@@ -324,6 +328,48 @@ def unsubscribe_service() -> UnsubscribeService:
         stats=stats_store(),
         clock=utc_now,
     )
+
+
+# -- Sending limits and notices -----------------------------------------------------------------
+
+
+@functools.cache
+def usage_store() -> DynamoUsage:
+    from tagmail.adapters.usage_store import DynamoUsage
+
+    return DynamoUsage(tables().usage)
+
+
+@functools.cache
+def notifier() -> Notifier:
+    from tagmail.services.notices import Notifier
+
+    return Notifier(projects=_projects(), claims=idempotency_store(), queue=send_queue(), clock=utc_now)
+
+
+@functools.cache
+def quota_notices() -> QuotaNotices:
+    from tagmail.services.quota import QuotaNotices
+
+    return QuotaNotices(projects=_projects(), usage=usage_store(), notifier=notifier(), clock=utc_now)
+
+
+@functools.cache
+def sending_limits() -> SendingLimits:
+    import time
+
+    from tagmail.services.quota import SendingLimits
+
+    return SendingLimits(
+        usage=usage_store(), messages=message_store(), clock=utc_now, sleep=time.sleep, notices=quota_notices()
+    )
+
+
+@functools.cache
+def usage_reports() -> UsageReports:
+    from tagmail.services.quota import UsageReports
+
+    return UsageReports(projects=_projects(), usage=usage_store(), clock=utc_now)
 
 
 # -- Campaigns ----------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ class Config:
     stats_table: str
     idempotency_table: str
     campaigns_table: str
+    usage_table: str
     send_queue_url: str
     send_dead_letter_queue_url: str
     # SSM parameter path under which each project's secrets live ("<prefix>/<project id>").
@@ -59,6 +60,7 @@ class Config:
             stats_table=required("STATS_TABLE"),
             idempotency_table=required("IDEMPOTENCY_TABLE"),
             campaigns_table=required("CAMPAIGNS_TABLE"),
+            usage_table=required("USAGE_TABLE"),
             send_queue_url=required("SEND_QUEUE_URL"),
             send_dead_letter_queue_url=required("SEND_DEAD_LETTER_QUEUE_URL"),
             secrets_prefix=required("SECRETS_PREFIX"),

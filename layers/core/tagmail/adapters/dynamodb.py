@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -144,6 +144,7 @@ class MessageItem(Model):
     mailgun_id = UnicodeAttribute(null=True)
     reason = UnicodeAttribute(null=True)
     lease_until = UTCDateTimeAttribute(null=True)
+    quota_hold = UnicodeAttribute(null=True)  # "<month>|<hour>|<recipients>"
     history = UnicodeAttribute(default="[]")  # [[status, iso time, detail], ...]
     expires_at = NumberAttribute()
     version = VersionAttribute()
@@ -181,6 +182,19 @@ class IdempotencyItem(Model):
     expires_at = NumberAttribute()
 
 
+class UsageItem(Model):
+    """Sending counts of a project: pk = project, sk = "m#<month>", "h#<UTC hour>" or "s#<second>",
+    each changed with an atomic, conditional ADD."""
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    sent = NumberAttribute(null=True)
+    # Month items: when the 90 % and 100 % notices were queued.
+    notice_90_at = UTCDateTimeAttribute(null=True)
+    notice_100_at = UTCDateTimeAttribute(null=True)
+    expires_at = NumberAttribute(null=True)
+
+
 M = TypeVar("M", bound=Model)
 
 
@@ -195,6 +209,7 @@ class Tables:
     suppressions: type[SuppressionItem]
     stats: type[StatsItem]
     idempotency: type[IdempotencyItem]
+    usage: type[UsageItem]
 
 
 def bind_tables(config: Config) -> Tables:
@@ -225,6 +240,7 @@ def bind_tables(config: Config) -> Tables:
         suppressions=bind(SuppressionItem, config.suppressions_table),
         stats=bind(StatsItem, config.stats_table),
         idempotency=bind(IdempotencyItem, config.idempotency_table),
+        usage=bind(UsageItem, config.usage_table),
     )
 
 
@@ -264,15 +280,7 @@ class DynamoProjects:
 
     def get(self, project_id: str) -> Project | None:
         item = load_item(self._model, project_id)
-        if item is None:
-            return None
-        return Project(
-            project_id=item.project_id,
-            name=item.name,
-            created_at=item.created_at,
-            settings=_settings_from_json(item.settings),
-            domain_readiness=readiness_from_json(item.domain_readiness),
-        )
+        return None if item is None else _project_from_item(item)
 
     def add(self, project: Project) -> None:
         if not save_item(self._item(project), self._model.project_id.does_not_exist()):
@@ -303,6 +311,13 @@ class DynamoProjects:
             raise unavailable(exc) from exc
         return None
 
+    def all(self) -> Iterator[Project]:
+        try:
+            for item in self._model.scan():
+                yield _project_from_item(item)
+        except PynamoDBException as exc:
+            raise unavailable(exc) from exc
+
     def _item(self, project: Project) -> ProjectItem:
         settings = project.settings
         return self._model(
@@ -312,6 +327,16 @@ class DynamoProjects:
             sending_domain=settings.sending_domain.lower() if settings.sending_domain else None,
             settings=json.dumps(asdict(settings), separators=(",", ":")),
         )
+
+
+def _project_from_item(item: ProjectItem) -> Project:
+    return Project(
+        project_id=item.project_id,
+        name=item.name,
+        created_at=item.created_at,
+        settings=_settings_from_json(item.settings),
+        domain_readiness=readiness_from_json(item.domain_readiness),
+    )
 
 
 def _settings_from_json(text: str | None) -> MailSettings:

@@ -22,6 +22,7 @@ from tagmail.adapters.dynamodb import (
 from tagmail.domain.sending import MessageRecord, MessageStatus, SendKind, StatusChange
 from tagmail.domain.stats import Counter
 from tagmail.domain.suppressions import Suppression, SuppressionReason
+from tagmail.domain.usage import QuotaHold
 
 # Message records outlive every report that reads them.
 MESSAGE_RETENTION = timedelta(days=400)
@@ -163,6 +164,7 @@ def _record_from_item(item: MessageItem) -> MessageRecord:
         mailgun_id=item.mailgun_id,
         reason=item.reason,
         lease_until=item.lease_until,
+        quota_hold=QuotaHold.decode(item.quota_hold) if item.quota_hold else None,
         history=tuple(
             StatusChange(MessageStatus(status), datetime.fromisoformat(at), detail)
             for status, at, detail in json.loads(item.history)
@@ -190,6 +192,7 @@ def _item_from_record(model: type[MessageItem], record: MessageRecord) -> Messag
         mailgun_id=record.mailgun_id,
         reason=record.reason,
         lease_until=record.lease_until,
+        quota_hold=record.quota_hold.encode() if record.quota_hold else None,
         history=json.dumps([[c.status.value, c.at.isoformat(), c.detail] for c in record.history]),
         expires_at=int((record.created_at + MESSAGE_RETENTION).timestamp()),
     )

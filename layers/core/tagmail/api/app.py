@@ -13,7 +13,7 @@ from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer, Serve
 from tagmail.api import errors
 from tagmail.api.auth import PREFIX, authenticate
 from tagmail.api.openapi import openapi_document
-from tagmail.api.routes import campaigns, reports, settings, suppressions, templates
+from tagmail.api.routes import campaigns, reports, settings, suppressions, templates, usage
 from tagmail.errors import TagmailError
 
 TITLE = "tagmail admin API"
@@ -26,7 +26,7 @@ DESCRIPTION = (
 
 def build_app() -> APIGatewayHttpResolver:
     app = APIGatewayHttpResolver(enable_validation=True)
-    for module in (campaigns, settings, templates, suppressions, reports):
+    for module in (campaigns, settings, templates, suppressions, reports, usage):
         app.include_router(module.router, prefix=PREFIX)
     app.use(middlewares=[authenticate])
     app.exception_handler(TagmailError)(errors.tagmail_error)

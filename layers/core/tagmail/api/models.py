@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from tagmail.domain.campaigns import Campaign, CampaignStatus, Conversion
 from tagmail.domain.sending import MessageRecord
-from tagmail.domain.settings import MailgunRegion, MailSettings
+from tagmail.domain.settings import MAX_LIMIT, MAX_PER_SECOND, MailgunRegion, MailSettings
 from tagmail.domain.suppressions import Suppression
 from tagmail.domain.templates import MailContent, Template, TemplateVersion
 from tagmail.domain.triggers import (
@@ -26,6 +26,7 @@ from tagmail.domain.users import UserProfile
 from tagmail.errors import InvalidInput
 from tagmail.services.campaigns import CampaignDraft, CampaignEdit, VariantDraft
 from tagmail.services.preview import Preview, QueuedTestSend, SampleData
+from tagmail.services.quota import Usage
 from tagmail.services.settings import DnsRecord, DomainReport, DomainSetup, SettingsChange, SettingsView
 from tagmail.services.suppressions import ImportResult
 
@@ -81,6 +82,20 @@ class SettingsFields(_Body):
     postal_address: str | None = Field(None, max_length=500, description="the sender's identity shown in every mail")
     default_locale: str = Field("ja", max_length=35)
     timezone: str = Field("Asia/Tokyo", max_length=64, description="IANA time zone")
+    monthly_limit: int | None = Field(
+        None,
+        ge=1,
+        le=MAX_LIMIT,
+        description="sends (recipients) per calendar month in `timezone`; at 100 % sending stops until next month "
+        "or a raised limit, unless allow_overage. null: no limit",
+    )
+    daily_limit: int | None = Field(
+        None, ge=1, le=MAX_LIMIT, description="sends in any 24 hours; over it sends wait. null: no limit"
+    )
+    per_second_limit: int | None = Field(
+        None, ge=1, le=MAX_PER_SECOND, description="sends per second; sends are paced to it. null: no limit"
+    )
+    allow_overage: bool = Field(False, description="keep sending past the monthly limit (the notices still go)")
 
     def to_settings(self) -> MailSettings:
         return MailSettings(
@@ -98,6 +113,10 @@ class SettingsFields(_Body):
             postal_address=self.postal_address,
             default_locale=self.default_locale,
             timezone=self.timezone,
+            monthly_limit=self.monthly_limit,
+            daily_limit=self.daily_limit,
+            per_second_limit=self.per_second_limit,
+            allow_overage=self.allow_overage,
         )
 
 
@@ -203,6 +222,10 @@ class SettingsOut(SettingsFields):
             postal_address=s.postal_address,
             default_locale=s.default_locale,
             timezone=s.timezone,
+            monthly_limit=s.monthly_limit,
+            daily_limit=s.daily_limit,
+            per_second_limit=s.per_second_limit,
+            allow_overage=s.allow_overage,
             mailgun_api_key_set=view.mailgun_api_key_set,
             webhook_signing_key_set=view.webhook_signing_key_set,
             webhook_url=view.webhook_url,
@@ -476,6 +499,49 @@ class UserOut(BaseModel):
             attributes=dict(profile.attributes),
             created_at=profile.created_at,
             updated_at=profile.updated_at,
+        )
+
+
+# -- usage ----------------------------------------------------------------------------------------
+
+
+class NoticeOut(BaseModel):
+    threshold: int = Field(description="percent of the monthly limit: 90 or 100")
+    sent_at: datetime = Field(description="when the notice to the notification address was queued")
+
+
+class LimitUseOut(BaseModel):
+    used: int
+    limit: int | None = Field(description="null: no limit")
+
+
+class UsageOut(BaseModel):
+    month: str = Field(description="the calendar month in the project's time zone, e.g. 2026-12")
+    timezone: str
+    month_starts_at: datetime
+    month_ends_at: datetime = Field(description="when the count starts again from zero")
+    sent_this_month: int = Field(description="recipients counted this month, including sends in flight")
+    monthly_limit: int | None
+    allow_overage: bool
+    sending_stopped: bool = Field(description="the monthly limit is reached and overage is not allowed")
+    notices: list[NoticeOut]
+    last_24_hours: LimitUseOut
+    per_second: LimitUseOut = Field(description="use in the current second (counted only while a limit is set)")
+
+    @classmethod
+    def of(cls, usage: Usage) -> UsageOut:
+        return cls(
+            month=usage.month,
+            timezone=usage.timezone,
+            month_starts_at=usage.month_starts_at,
+            month_ends_at=usage.month_ends_at,
+            sent_this_month=usage.sent_this_month,
+            monthly_limit=usage.monthly_limit,
+            allow_overage=usage.allow_overage,
+            sending_stopped=usage.sending_stopped,
+            notices=[NoticeOut(threshold=percent, sent_at=at) for percent, at in sorted(usage.notices.items())],
+            last_24_hours=LimitUseOut(used=usage.sent_last_24_hours, limit=usage.daily_limit),
+            per_second=LimitUseOut(used=usage.sent_this_second, limit=usage.per_second_limit),
         )
 
 

@@ -9,6 +9,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from tagmail.domain.usage import QuotaHold
 from tagmail.errors import InvalidInput
 
 SEND_REQUEST_VERSION = 1
@@ -86,6 +87,11 @@ class MessageStatus(StrEnum):
     FAILED = "failed"  # never reached Mailgun (render or configuration failure)
 
 
+# The skip reason of a send the monthly limit stopped; the same request sends it once the limit
+# allows again (a new month, a raised limit), so a list delivery can resume where it stopped.
+QUOTA_EXHAUSTED = "quota_exhausted"
+
+
 # Webhooks arrive out of order: a status only moves forward along this ranking, so a late
 # `delivered` never hides an `opened`.
 _RANK = {
@@ -133,6 +139,8 @@ class MessageRecord:
     reason: str | None = None
     # A `sending` record is a lease: if the sender dies, another may take over after it ends.
     lease_until: datetime | None = None
+    # The place this send holds in the sending counts (see QuotaHold); None when it holds none.
+    quota_hold: QuotaHold | None = None
     history: tuple[StatusChange, ...] = ()
     # The stored revision this record was read at; writes are conditional on it.
     revision: int | None = None

@@ -5,6 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from tagmail.errors import InvalidInput
+
+# Highest value a sending limit accepts (a typo of extra zeros is refused, not obeyed).
+MAX_LIMIT = 1_000_000_000
+MAX_PER_SECOND = 10_000
+
 
 class MailgunRegion(StrEnum):
     US = "us"
@@ -36,6 +42,13 @@ class MailSettings:
     postal_address: str | None = None
     default_locale: str = "ja"
     timezone: str = "Asia/Tokyo"
+    # Sending limits; None means none. Sends are counted per recipient. At 100 % of the monthly
+    # limit (a calendar month in `timezone`) sending stops until the next month or a raised limit,
+    # unless overage is allowed; the 24-hour and per-second limits defer sends, never drop them.
+    monthly_limit: int | None = None
+    daily_limit: int | None = None
+    per_second_limit: int | None = None
+    allow_overage: bool = False
 
     @property
     def api_base_url(self) -> str:
@@ -44,6 +57,18 @@ class MailSettings:
     @property
     def ready_to_send(self) -> bool:
         return bool(self.enabled and self.sending_domain and self.sender_address)
+
+
+def check_limits(settings: MailSettings) -> None:
+    """InvalidInput naming the sending limit that is not a whole number in its range."""
+    for field, highest in (
+        ("monthly_limit", MAX_LIMIT),
+        ("daily_limit", MAX_LIMIT),
+        ("per_second_limit", MAX_PER_SECOND),
+    ):
+        value = getattr(settings, field)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= highest):
+            raise InvalidInput(f"must be a whole number from 1 to {highest}, or null for no limit", field=field)
 
 
 @dataclass(frozen=True)

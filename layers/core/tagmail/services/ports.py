@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -35,6 +35,12 @@ class ProjectRepository(Protocol):
     def update(self, project: Project) -> None: ...
 
     def project_for_domain(self, domain: str) -> str | None: ...
+
+
+class ProjectDirectory(Protocol):
+    def all(self) -> Iterator[Project]:
+        """Every project (schedules that look at each one)."""
+        ...
 
 
 class UserRepository(Protocol):
@@ -79,6 +85,29 @@ class MessageRepository(Protocol):
 
 class StatsRepository(Protocol):
     def add(self, project_id: str, campaign_id: str, variant: str, counts: Mapping[Counter, int]) -> None: ...
+
+
+class UsageStore(Protocol):
+    """Sending counts per project and period ("m#<month>", "h#<UTC hour>", "s#<second>")."""
+
+    def add(self, project_id: str, period: str, count: int, *, at_most: int | None, expires_at: datetime) -> int | None:
+        """Add `count` atomically unless the total would pass `at_most` (None: no bound); the new
+        total, or None when the bound refused it (nothing was added)."""
+        ...
+
+    def subtract(self, project_id: str, period: str, count: int) -> None: ...
+
+    def sent(self, project_id: str, first: str, last: str) -> dict[str, int]:
+        """The count of each stored period from `first` to `last` (inclusive, read consistently)."""
+        ...
+
+    def notices(self, project_id: str, month_period: str) -> dict[int, datetime]:
+        """When each threshold's notice of the month was queued."""
+        ...
+
+    def mark_notice(self, project_id: str, month_period: str, percent: int, at: datetime) -> None:
+        """Note when the threshold's notice was queued (the first time noted is kept)."""
+        ...
 
 
 class IdempotencyStore(Protocol):

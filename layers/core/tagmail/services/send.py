@@ -12,8 +12,9 @@ from typing import Any
 from tagmail.domain.dns_readiness import closed_reason
 from tagmail.domain.email import InvalidEmail, parse_email
 from tagmail.domain.mail import Envelope
+from tagmail.domain.notices import notice_template
 from tagmail.domain.projects import Project
-from tagmail.domain.sending import MessageRecord, MessageStatus, SendKind, SendRequest
+from tagmail.domain.sending import QUOTA_EXHAUSTED, MessageRecord, MessageStatus, SendKind, SendRequest, StatusChange
 from tagmail.domain.settings import MailSettings, ProjectSecrets
 from tagmail.domain.stats import Counter
 from tagmail.domain.templates import Footer
@@ -34,6 +35,7 @@ from tagmail.services.ports import (
     TemplateRepository,
     UserRepository,
 )
+from tagmail.services.quota import LimitReached, QuotaExhausted, SendingLimits
 
 # Longer than one send function run (30 s), shorter than the queue's visibility timeout (180 s):
 # a sender that dies mid-send is taken over by the redelivery, never by a concurrent copy.
@@ -80,6 +82,7 @@ class SendService:
         mailer_for: MailerFactory,
         clock: Clock,
         public_base_url: str,
+        limits: SendingLimits | None = None,
     ) -> None:
         self._projects = projects
         self._secrets = secrets
@@ -92,6 +95,7 @@ class SendService:
         self._mailer_for = mailer_for
         self._clock = clock
         self._public_base_url = public_base_url
+        self._limits = limits
 
     def send(self, request: SendRequest) -> SendOutcome:
         project = self._projects.get(request.project_id)
@@ -128,6 +132,10 @@ class SendService:
         reserved = self._reserve(record, envelope, mailer)
         if reserved is None:
             return SendOutcome.DUPLICATE
+        if self._limits is not None:
+            reserved = self._hold(project, reserved)
+            if reserved.status is MessageStatus.SKIPPED:
+                return SendOutcome.SKIPPED
 
         try:
             message_id = mailer.send(envelope)
@@ -138,6 +146,25 @@ class SendService:
         self._stats.add(project.project_id, request.campaign_id, request.variant, {Counter.ACCEPTED: 1})
         count("MailsAccepted")
         return SendOutcome.SENT
+
+    def _hold(self, project: Project, reserved: MessageRecord) -> MessageRecord:
+        """Count the send against the sending limits before Mailgun is called. At the monthly limit
+        the send is skipped as quota_exhausted (the same request resumes it later); at the 24-hour
+        or per-second limit it is released and deferred to the queue's retry."""
+        assert self._limits is not None
+        try:
+            return self._limits.hold(project, reserved)
+        except QuotaExhausted:
+            stopped = replace(reserved, lease_until=None, reason=QUOTA_EXHAUSTED).with_status(
+                MessageStatus.SKIPPED, self._clock()
+            )
+            if self._messages.save(stopped) is not None:
+                self._stats.add(reserved.project_id, reserved.campaign_id, reserved.variant, {Counter.SKIPPED: 1})
+            logger().info("send stopped by the monthly limit", project_id=project.project_id)
+            return stopped
+        except LimitReached as limit:
+            self._messages.save(replace(reserved, lease_until=self._clock(), reason="released"))
+            raise TransientSendFailure(limit.message) from limit
 
     def _record_acceptance(self, reserved: MessageRecord, message_id: str) -> None:
         """Store Mailgun's id; a webhook may have written the record meanwhile, so merge into
@@ -161,6 +188,8 @@ class SendService:
         if reserved is not None:
             return reserved
         existing = self._messages.get(record.project_id, record.send_key)
+        if existing is not None and existing.status is MessageStatus.SKIPPED and existing.reason == QUOTA_EXHAUSTED:
+            return self._resume(existing, record)
         if existing is None or existing.status is not MessageStatus.SENDING:
             return None  # sent, skipped or failed before: the effect already happened once
         if existing.lease_until is not None and existing.lease_until > record.created_at:
@@ -182,16 +211,49 @@ class SendService:
             raise TransientSendFailure("another sender took this send over; it will be retried")
         return takeover
 
+    def _resume(self, stopped: MessageRecord, record: MessageRecord) -> MessageRecord:
+        """Send again what the monthly limit stopped; the limits decide once more whether it goes now."""
+        resumed = self._messages.save(
+            replace(
+                stopped,
+                status=MessageStatus.SENDING,
+                lease_until=record.lease_until,
+                reason=None,
+                updated_at=record.created_at,
+                history=(*stopped.history, StatusChange(MessageStatus.SENDING, record.created_at, "resumed")),
+            )
+        )
+        if resumed is None:
+            raise TransientSendFailure("another sender resumed this send; it will be retried")
+        self._stats.add(stopped.project_id, stopped.campaign_id, stopped.variant, {Counter.SKIPPED: -1})
+        return resumed
+
     def _fail(self, record: MessageRecord, error: TagmailError) -> None:
         now = self._clock()
         if _is_transient(error):
-            released = replace(record, lease_until=now, reason="released" if _answered(error) else None)
-            self._messages.save(released)
+            answered = _answered(error)
+            # Mailgun answered, so it did not take the mail: the send gives its counted place back.
+            # Without an answer it may have taken it: the place stays for whoever takes the send over.
+            released = replace(
+                record,
+                lease_until=now,
+                reason="released" if answered else None,
+                quota_hold=None if answered else record.quota_hold,
+            )
+            if self._messages.save(released) is not None and answered:
+                self._give_back(record)
             raise TransientSendFailure(error.message) from error
-        failed = replace(record, lease_until=None, reason=error.message).with_status(MessageStatus.FAILED, now)
-        self._messages.save(failed)
+        failed = replace(record, lease_until=None, reason=error.message, quota_hold=None).with_status(
+            MessageStatus.FAILED, now
+        )
+        if self._messages.save(failed) is not None:
+            self._give_back(record)
         self._stats.add(record.project_id, record.campaign_id, record.variant, {Counter.FAILED: 1})
         raise PermanentSendFailure(error.message) from error
+
+    def _give_back(self, record: MessageRecord) -> None:
+        if self._limits is not None:
+            self._limits.give_back(record)
 
     def _recipient(self, project: Project, request: SendRequest) -> tuple[_Recipient | None, str | None]:
         """Who gets the mail, or why nobody does (the skip reason)."""
@@ -228,7 +290,11 @@ class SendService:
         self, project: Project, secrets: ProjectSecrets, request: SendRequest, recipient: _Recipient
     ) -> Envelope:
         settings = project.settings
-        version = self._templates.get_version(project.project_id, request.template_id, request.template_version)
+        # Operational notices name a built-in content (tagmail.domain.notices) instead of a saved template.
+        builtin = notice_template(request.template_id) if request.kind is SendKind.OPERATIONAL else None
+        version = builtin or self._templates.get_version(
+            project.project_id, request.template_id, request.template_version
+        )
         if version is None:
             raise PermanentSendFailure(f"template {request.template_id} (version {request.template_version}) not found")
         profile = recipient.profile

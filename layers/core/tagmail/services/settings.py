@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from tagmail.domain.email import InvalidEmail, parse_email
 from tagmail.domain.projects import Project
-from tagmail.domain.settings import MailSettings, ProjectSecrets
+from tagmail.domain.settings import MailSettings, ProjectSecrets, check_limits
 from tagmail.errors import Conflict, DependencyUnavailable, InvalidInput, NotFound, TagmailError
 from tagmail.observability import count, logger
 from tagmail.services.ports import MailgunDomains, MailgunDomainsFactory, MxLookup, ProjectRepository, SecretStore
@@ -249,6 +249,7 @@ def check_settings(settings: MailSettings, mx_lookup: MxLookup) -> MailSettings:
     notification = _address(settings.notification_address, "notification_address")
     postal = _text(settings.postal_address, "postal_address", MAX_POSTAL_ADDRESS)
     _wait_hours(settings.sending_wait_hours)
+    check_limits(settings)
 
     if sender is not None:
         if domain is None:
