@@ -235,8 +235,9 @@ def test_a_count_store_outage_fails_the_send_before_mailgun_is_called() -> None:
 def test_the_24_hour_limit_defers_sends_until_the_oldest_hour_leaves_the_window() -> None:
     world = Limited(daily_limit=3)
     assert [world.send(n) for n in range(3)] == [SendOutcome.SENT] * 3  # at 09:10 on 10 December
-    with pytest.raises(TransientSendFailure, match="24 hours"):
+    with pytest.raises(TransientSendFailure, match="24 hours") as deferral:
         world.send(3)
+    assert deferral.value.retry_after == timedelta(minutes=50), "the next hour, when the oldest leaves the window"
     deferred = world.messages.get(PROJECT, world.request(3).send_key)
     assert deferred is not None
     assert (deferred.status, deferred.reason, deferred.quota_hold) == (MessageStatus.SENDING, "released", None)
@@ -320,13 +321,19 @@ def test_notices_are_in_the_projects_language() -> None:
     ]
 
 
-def test_a_notice_claimed_by_another_sender_is_not_queued_again() -> None:
+def test_a_notice_claimed_by_another_caller_is_not_queued_again_unless_that_caller_frees_it() -> None:
     world = Limited(monthly_limit=10)
-    world.claims.claim(f"quota#{PROJECT}#2026-12#90", world.clock() + timedelta(days=1))
+    key = f"quota#{PROJECT}#2026-12#90"
+    world.claims.claim(key, world.clock() + timedelta(days=1))  # the schedule, queuing it right now
     for n in range(9):
         world.send(n)
     assert world.queue.requests == []
-    assert 90 in world.usage.notices(PROJECT, "m#2026-12"), "the usage report still shows it as sent"
+    assert world.notices.check_all() == 0
+
+    world.claims.release(key)  # ... but its queue call failed
+    assert world.notices.check_all() == 1
+    assert world.queued_notices() == ["quota_90"]
+    assert list(world.usage.notices(PROJECT, "m#2026-12")) == [90]
 
 
 def test_a_notice_that_could_not_be_queued_frees_its_key_and_the_schedule_sends_it() -> None:

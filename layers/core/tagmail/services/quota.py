@@ -102,10 +102,11 @@ class QuotaNotices:
                 "allow_overage": settings.allow_overage,
             }
             key = notice_key(project.project_id, month, percent)
+            # A key claimed by another caller is not noted here: should that caller fail to queue
+            # the notice, it frees the key, and the next check must still find the notice missing.
             if self._notifier.notify(project.project_id, _NOTICE_KINDS[percent], variables, key):
+                self._usage.mark_notice(project.project_id, period, percent, now)
                 queued.append(percent)
-            # Queued now or by a concurrent caller: either way it is queued, so note it for the usage report.
-            self._usage.mark_notice(project.project_id, period, percent, now)
         return tuple(queued)
 
     def check_all(self) -> int:

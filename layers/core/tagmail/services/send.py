@@ -52,6 +52,8 @@ class TransientSendFailure(TagmailError):
     """The request may succeed later (Mailgun rate limit or outage, a concurrent sender)."""
 
     code = "send_deferred"
+    # When a retry can succeed, if known (a sending limit's window reopening).
+    retry_after: timedelta | None = None
 
 
 class SendOutcome(StrEnum):
@@ -164,7 +166,9 @@ class SendService:
             return stopped
         except LimitReached as limit:
             self._messages.save(replace(reserved, lease_until=self._clock(), reason="released"))
-            raise TransientSendFailure(limit.message) from limit
+            deferred = TransientSendFailure(limit.message)
+            deferred.retry_after = limit.retry_after
+            raise deferred from limit
 
     def _record_acceptance(self, reserved: MessageRecord, message_id: str) -> None:
         """Store Mailgun's id; a webhook may have written the record meanwhile, so merge into
