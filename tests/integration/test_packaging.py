@@ -66,8 +66,8 @@ OFFLINE_EVENTS: dict[str, object] = {
                     "NewImage": {
                         "pk": {"S": "p1#u:u1"},
                         "sk": {"S": "m:m1"},
-                        "type": {"S": "track"},
-                        "event": {"S": "cart_add"},
+                        # An identify: evaluating it needs no store (a track event reads campaigns).
+                        "type": {"S": "identify"},
                         "ts": {"S": "2026-12-01T09:00:00.000Z"},
                     },
                     "SequenceNumber": "100",
@@ -100,6 +100,7 @@ OFFLINE_CONFIGURATION = {
             "STATS_TABLE",
             "IDEMPOTENCY_TABLE",
             "CAMPAIGNS_TABLE",
+            "CAMPAIGN_ENTRIES_TABLE",
             "USAGE_TABLE",
             "SEND_QUEUE_URL",
             "SEND_DEAD_LETTER_QUEUE_URL",

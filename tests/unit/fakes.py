@@ -17,6 +17,7 @@ from tagmail.domain.stats import Counter
 from tagmail.domain.suppressions import Suppression
 from tagmail.domain.templates import Template, TemplateVersion
 from tagmail.domain.tracking import TrackingMessage
+from tagmail.domain.triggers import CampaignEntry, EntryOutcome
 from tagmail.domain.users import UserProfile
 from tagmail.errors import Conflict, DependencyUnavailable
 
@@ -475,3 +476,92 @@ class FakeCampaigns:
         stored = replace(campaign, revision=(campaign.revision or 0) + 1)
         self.items[(campaign.project_id, campaign.id)] = stored
         return stored
+
+
+class FakeCampaignEntries:
+    """Entries written once with their counters (into a FakeStats), as the adapter's transaction."""
+
+    def __init__(self, stats: FakeStats) -> None:
+        self.items: dict[tuple[str, str, str, str], CampaignEntry] = {}
+        self.stats = stats
+
+    def record(self, entry: CampaignEntry, counts: Mapping[Counter, int], expires_at: datetime) -> bool:
+        key = (entry.project_id, entry.user_key, entry.campaign_id, entry.entry_id)
+        if key in self.items:
+            return False
+        self.items[key] = entry
+        self.stats.add(entry.project_id, entry.campaign_id, entry.group, counts)
+        return True
+
+    def of_user(self, project_id: str, user_key: str) -> list[CampaignEntry]:
+        return [e for (p, u, _, _), e in self.items.items() if (p, u) == (project_id, user_key)]
+
+    def pending_of_campaign(
+        self, project_id: str, campaign_id: str, after: datetime, limit: int
+    ) -> list[CampaignEntry]:
+        pending = [
+            e
+            for e in self.items.values()
+            if (e.project_id, e.campaign_id) == (project_id, campaign_id) and e.is_pending(after)
+        ]
+        return sorted(pending, key=lambda e: e.due_at or after)[:limit]
+
+    def cancel(self, entry: CampaignEntry, reason: str, counts: Mapping[Counter, int]) -> bool:
+        key = (entry.project_id, entry.user_key, entry.campaign_id, entry.entry_id)
+        stored = self.items.get(key)
+        if stored is None or stored.outcome is not EntryOutcome.SCHEDULED:
+            return False
+        self.items[key] = replace(stored, outcome=EntryOutcome.CANCELLED, reason=reason)
+        self.stats.add(entry.project_id, entry.campaign_id, entry.group, counts)
+        return True
+
+    def outcomes(self) -> list[EntryOutcome]:
+        return [entry.outcome for entry in self.items.values()]
+
+
+class FakeFrequencyCaps:
+    def __init__(self) -> None:
+        self.holds: dict[str, tuple[str, datetime]] = {}
+        self.slots: dict[str, set[str]] = {}
+
+    def claim(self, key: str, holder: str, now: datetime, until: datetime) -> bool:
+        held = self.holds.get(key)
+        if held is not None and held[1] > now and held[0] != holder:
+            return False
+        self.holds[key] = (holder, until)
+        return True
+
+    def release(self, key: str, holder: str) -> None:
+        if self.holds.get(key, ("", None))[0] == holder:
+            del self.holds[key]
+
+    def take_slot(self, key: str, member: str, limit: int, until: datetime) -> bool:
+        members = self.slots.setdefault(key, set())
+        if member not in members and len(members) >= limit:
+            return False
+        members.add(member)
+        return True
+
+    def give_back_slot(self, key: str, member: str) -> None:
+        self.slots.get(key, set()).discard(member)
+
+
+class FakeDelayedSends:
+    """Pending sends by execution name, as Step Functions keeps named executions."""
+
+    def __init__(self) -> None:
+        self.started: dict[str, tuple[datetime, SendRequest]] = {}
+        self.stopped: list[str] = []
+        self.start_calls = 0
+
+    def start(self, name: str, due_at: datetime, request: SendRequest) -> str:
+        self.start_calls += 1
+        self.started.setdefault(name, (due_at, request))
+        return f"arn:execution:{name}"
+
+    def stop(self, execution_id: str) -> None:
+        self.stopped.append(execution_id)
+
+    def pending(self) -> dict[str, tuple[datetime, SendRequest]]:
+        stopped = {arn.removeprefix("arn:execution:") for arn in self.stopped}
+        return {name: value for name, value in self.started.items() if name not in stopped}

@@ -16,7 +16,7 @@ from tagmail.config import Config
 # Adapters and services are imported inside the factories that build them, so each function loads
 # only what it uses at cold start (the tracking API never loads Jinja, requests or the SSM adapter).
 if TYPE_CHECKING:
-    from tagmail.adapters.campaign_store import DynamoCampaigns
+    from tagmail.adapters.campaign_store import DynamoCampaignEntries, DynamoCampaigns, DynamoFrequencyCaps
     from tagmail.adapters.dynamodb import DynamoProjects, DynamoUsers, Tables
     from tagmail.adapters.mail_store import DynamoIdempotency, DynamoMessages, DynamoStats, DynamoSuppressions
     from tagmail.adapters.mailgun import MailgunClient, MailgunMailer
@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from tagmail.services.settings import SettingsService
     from tagmail.services.suppressions import SuppressionAdmin
     from tagmail.services.templates import TemplateAdmin
+    from tagmail.services.triggers import PendingSends, TriggerEvaluator
     from tagmail.services.unsubscribe import UnsubscribeService
     from tagmail.services.webhooks import WebhookService
 
@@ -100,7 +101,7 @@ def event_stream_consumer() -> EventStreamConsumer:
     from tagmail.adapters.dynamodb import stored_event_from_image
     from tagmail.services.event_stream import EventStreamConsumer
 
-    return EventStreamConsumer(decode=stored_event_from_image)
+    return EventStreamConsumer(decode=stored_event_from_image, evaluator=trigger_evaluator())
 
 
 @functools.cache
@@ -386,7 +387,7 @@ def campaign_store() -> DynamoCampaigns:
 def campaign_admin() -> CampaignAdmin:
     from tagmail.services.campaigns import CampaignAdmin
 
-    return CampaignAdmin(campaigns=campaign_store(), templates=template_store(), clock=utc_now)
+    return CampaignAdmin(campaigns=campaign_store(), templates=template_store(), clock=utc_now, pending=pending_sends())
 
 
 @functools.cache
@@ -398,3 +399,42 @@ def delayed_sends() -> SfnDelayedSends:
     if not arn:
         raise ConfigurationError("environment variable DELAYED_SEND_STATE_MACHINE_ARN is not set")
     return SfnDelayedSends(_client("stepfunctions"), arn)
+
+
+@functools.cache
+def campaign_entries() -> DynamoCampaignEntries:
+    from tagmail.adapters.campaign_store import CampaignEntryItem, DynamoCampaignEntries, EntriesByCampaign, bind
+
+    model = bind(CampaignEntryItem, config().campaign_entries_table, config(), by_campaign=EntriesByCampaign())
+    return DynamoCampaignEntries(model, tables().stats)
+
+
+@functools.cache
+def frequency_caps() -> DynamoFrequencyCaps:
+    from tagmail.adapters.campaign_store import CapItem, DynamoFrequencyCaps, bind
+
+    return DynamoFrequencyCaps(bind(CapItem, config().idempotency_table, config()))
+
+
+@functools.cache
+def pending_sends() -> PendingSends:
+    from tagmail.services.triggers import PendingSends
+
+    return PendingSends(entries=campaign_entries(), delayed=delayed_sends(), caps=frequency_caps(), clock=utc_now)
+
+
+@functools.cache
+def trigger_evaluator() -> TriggerEvaluator:
+    from tagmail.services.triggers import TriggerEvaluator
+
+    return TriggerEvaluator(
+        campaigns=campaign_store(),
+        projects=_projects(),
+        users=_users(),
+        entries=campaign_entries(),
+        caps=frequency_caps(),
+        queue=send_queue(),
+        delayed=delayed_sends(),
+        pending=pending_sends(),
+        clock=utc_now,
+    )

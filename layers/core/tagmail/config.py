@@ -20,6 +20,7 @@ class Config:
     stats_table: str
     idempotency_table: str
     campaigns_table: str
+    campaign_entries_table: str
     usage_table: str
     send_queue_url: str
     send_dead_letter_queue_url: str
@@ -60,6 +61,7 @@ class Config:
             stats_table=required("STATS_TABLE"),
             idempotency_table=required("IDEMPOTENCY_TABLE"),
             campaigns_table=required("CAMPAIGNS_TABLE"),
+            campaign_entries_table=required("CAMPAIGN_ENTRIES_TABLE"),
             usage_table=required("USAGE_TABLE"),
             send_queue_url=required("SEND_QUEUE_URL"),
             send_dead_letter_queue_url=required("SEND_DEAD_LETTER_QUEUE_URL"),

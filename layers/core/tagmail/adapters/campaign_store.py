@@ -1,35 +1,51 @@
-"""Campaigns in DynamoDB: pk = project, sk = campaign id; the campaign itself as a JSON document
-beside the attributes a reader filters on (status)."""
+"""Campaigns in DynamoDB (pk = project, sk = campaign id; the campaign as a JSON document beside
+what readers filter on), their entries (pk = "<project>#<user key>", sk = "<campaign>#<entry id>")
+and the frequency caps (items of the idempotency table)."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import replace
-from datetime import time, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any, TypeVar
 
-from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute, VersionAttribute
-from pynamodb.exceptions import PynamoDBException
+from pynamodb.attributes import (
+    NumberAttribute,
+    UnicodeAttribute,
+    UnicodeSetAttribute,
+    UTCDateTimeAttribute,
+    VersionAttribute,
+)
+from pynamodb.connection import Connection
+from pynamodb.exceptions import PynamoDBException, TransactWriteError, UpdateError
+from pynamodb.expressions.condition import size
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
+from pynamodb.transactions import TransactWrite
 
-from tagmail.adapters.dynamodb import save_item, unavailable
+from tagmail.adapters.dynamodb import StatsItem, is_condition_failure, save_item, unavailable
 from tagmail.config import Config
 from tagmail.domain.campaigns import Campaign, CampaignStatus, Conversion, Variant
+from tagmail.domain.stats import Counter
 from tagmail.domain.triggers import (
+    CampaignEntry,
     Condition,
+    EntryOutcome,
     FrequencyCap,
     Operator,
     QuietHours,
     Timing,
     TimingKind,
     TriggerRule,
+    event_time_text,
 )
 from tagmail.errors import Conflict
 
 M = TypeVar("M", bound=Model)
 
 
-def bind(model: type[M], table_name: str, config: Config) -> type[M]:
+def bind(model: type[M], table_name: str, config: Config, **indexes: Any) -> type[M]:
     """The item model bound to its table (names are known only at run time)."""
     meta = type(
         "Meta",
@@ -43,7 +59,7 @@ def bind(model: type[M], table_name: str, config: Config) -> type[M]:
             "max_retry_attempts": 3,
         },
     )
-    return type(model.__name__, (model,), {"Meta": meta})
+    return type(model.__name__, (model,), {"Meta": meta, **indexes})
 
 
 class CampaignItem(Model):
@@ -105,6 +121,197 @@ class DynamoCampaigns:
         if revision is not None:
             item.version = revision
         return item
+
+
+# -- entries ------------------------------------------------------------------------------------
+
+
+class EntriesByCampaign(GlobalSecondaryIndex["CampaignEntryItem"]):  # type: ignore[no-untyped-call]
+    class Meta:
+        index_name = "by_campaign"
+        projection = AllProjection()
+
+    pending_campaign = UnicodeAttribute(hash_key=True)
+    due_at = UnicodeAttribute(range_key=True)
+
+
+class CampaignEntryItem(Model):
+    pk = UnicodeAttribute(hash_key=True)  # "<project>#<user key>"
+    sk = UnicodeAttribute(range_key=True)  # "<campaign>#<entry id>"
+    project_id = UnicodeAttribute()
+    campaign_id = UnicodeAttribute()
+    user_key = UnicodeAttribute()
+    entry_id = UnicodeAttribute()
+    group = UnicodeAttribute()
+    outcome = UnicodeAttribute()
+    entered_at = UTCDateTimeAttribute()
+    due_at = UnicodeAttribute(null=True)  # ISO 8601 UTC text: sorts by time in the index
+    execution_arn = UnicodeAttribute(null=True)
+    exit_key_value = UnicodeAttribute(null=True)
+    reason = UnicodeAttribute(null=True)
+    # "<project>#<campaign>" while a send is pending: only those are in the by_campaign index.
+    pending_campaign = UnicodeAttribute(null=True)
+    expires_at = NumberAttribute()
+    by_campaign: EntriesByCampaign
+
+
+class DynamoCampaignEntries:
+    """Each entry is written once, together with its counters in one transaction: a redelivered
+    event finds its entry written and counts nothing twice."""
+
+    def __init__(self, model: type[CampaignEntryItem], stats: type[StatsItem]) -> None:
+        self._model = model
+        self._stats = stats
+
+    def record(self, entry: CampaignEntry, counts: Mapping[Counter, int], expires_at: datetime) -> bool:
+        """Write the entry and add its counts; False when the entry was written before."""
+        item = self._model(
+            f"{entry.project_id}#{entry.user_key}",
+            f"{entry.campaign_id}#{entry.entry_id}",
+            project_id=entry.project_id,
+            campaign_id=entry.campaign_id,
+            user_key=entry.user_key,
+            entry_id=entry.entry_id,
+            group=entry.group,
+            outcome=entry.outcome.value,
+            entered_at=entry.entered_at,
+            due_at=event_time_text(entry.due_at) if entry.due_at else None,
+            execution_arn=entry.execution_arn,
+            exit_key_value=entry.exit_key_value,
+            reason=entry.reason,
+            pending_campaign=(
+                f"{entry.project_id}#{entry.campaign_id}" if entry.outcome is EntryOutcome.SCHEDULED else None
+            ),
+            expires_at=int(expires_at.timestamp()),
+        )
+        return self._transact(entry, counts, lambda t: t.save(item, condition=self._model.pk.does_not_exist()))
+
+    def of_user(self, project_id: str, user_key: str) -> list[CampaignEntry]:
+        try:
+            return [
+                _entry_from_item(item) for item in self._model.query(f"{project_id}#{user_key}", consistent_read=True)
+            ]
+        except PynamoDBException as exc:
+            raise unavailable(exc) from exc
+
+    def pending_of_campaign(
+        self, project_id: str, campaign_id: str, after: datetime, limit: int
+    ) -> list[CampaignEntry]:
+        """Entries of the campaign whose send is still pending (due after `after`), soonest first."""
+        try:
+            found = self._model.by_campaign.query(
+                f"{project_id}#{campaign_id}", self._model.due_at > event_time_text(after), limit=limit
+            )
+            return [_entry_from_item(item) for item in found]
+        except PynamoDBException as exc:
+            raise unavailable(exc) from exc
+
+    def cancel(self, entry: CampaignEntry, reason: str, counts: Mapping[Counter, int]) -> bool:
+        """Mark a scheduled entry cancelled and add its counts; False if it was not scheduled."""
+        item = self._model(f"{entry.project_id}#{entry.user_key}", f"{entry.campaign_id}#{entry.entry_id}")
+        actions = [
+            self._model.outcome.set(EntryOutcome.CANCELLED.value),
+            self._model.reason.set(reason),
+            self._model.pending_campaign.remove(),
+        ]
+        condition = self._model.outcome == EntryOutcome.SCHEDULED.value
+        return self._transact(entry, counts, lambda t: t.update(item, actions=actions, condition=condition))
+
+    def _transact(self, entry: CampaignEntry, counts: Mapping[Counter, int], write: Any) -> bool:
+        counters = [getattr(self._stats, counter.value).add(value) for counter, value in counts.items() if value]
+        try:
+            with TransactWrite(connection=_connection(self._model)) as transaction:
+                write(transaction)
+                if counters:
+                    stats = self._stats(f"{entry.project_id}#{entry.campaign_id}", entry.group)
+                    transaction.update(stats, actions=counters)
+        except TransactWriteError as exc:
+            reasons = exc.cancellation_reasons or []
+            if reasons and reasons[0] is not None and reasons[0].code == "ConditionalCheckFailed":
+                return False
+            raise unavailable(exc) from exc
+        except PynamoDBException as exc:
+            raise unavailable(exc) from exc
+        return True
+
+
+def _connection(model: type[Model]) -> Connection:
+    meta = model.Meta
+    return Connection(region=meta.region, host=meta.host)
+
+
+def _entry_from_item(item: CampaignEntryItem) -> CampaignEntry:
+    return CampaignEntry(
+        project_id=item.project_id,
+        campaign_id=item.campaign_id,
+        user_key=item.user_key,
+        entry_id=item.entry_id,
+        group=item.group,
+        outcome=EntryOutcome(item.outcome),
+        entered_at=item.entered_at,
+        due_at=datetime.fromisoformat(item.due_at.replace("Z", "+00:00")) if item.due_at else None,
+        execution_arn=item.execution_arn,
+        exit_key_value=item.exit_key_value,
+        reason=item.reason,
+    )
+
+
+# -- frequency caps -----------------------------------------------------------------------------
+
+
+class CapItem(Model):
+    """An item of the idempotency table: a campaign cap names the entry holding it; a daily cap
+    holds the entries counted that day. Expired ones count as free (TTL deletes late, if ever)."""
+
+    pk = UnicodeAttribute(hash_key=True)
+    expires_at = NumberAttribute()
+    holder = UnicodeAttribute(null=True)
+    entries = UnicodeSetAttribute(null=True)
+
+
+class DynamoFrequencyCaps:
+    def __init__(self, model: type[CapItem]) -> None:
+        self._model = model
+
+    def claim(self, key: str, holder: str, now: datetime, until: datetime) -> bool:
+        """Hold `key` for `holder` until `until`: True if it was free, expired, or held by `holder`."""
+        item = self._model(key, expires_at=int(until.timestamp()), holder=holder)
+        free = (
+            self._model.pk.does_not_exist()
+            | (self._model.expires_at <= int(now.timestamp()))
+            | (self._model.holder == holder)
+        )
+        return save_item(item, free)
+
+    def release(self, key: str, holder: str) -> None:
+        try:
+            self._model(key).delete(condition=self._model.holder == holder)
+        except PynamoDBException as exc:
+            if not is_condition_failure(exc):
+                raise unavailable(exc) from exc
+
+    def take_slot(self, key: str, member: str, limit: int, until: datetime) -> bool:
+        """Count `member` under `key` unless `limit` others are counted; counted again is True."""
+        entries = self._model.entries
+        room = entries.does_not_exist() | (size(entries) < limit) | entries.contains(member)  # type: ignore[no-untyped-call]
+        try:
+            self._model(key).update(
+                actions=[entries.add({member}), self._model.expires_at.set(int(until.timestamp()))], condition=room
+            )
+        except UpdateError as exc:
+            if is_condition_failure(exc):
+                return False
+            raise unavailable(exc) from exc
+        except PynamoDBException as exc:
+            raise unavailable(exc) from exc
+        return True
+
+    def give_back_slot(self, key: str, member: str) -> None:
+        try:
+            self._model(key).update(actions=[self._model.entries.delete({member})], condition=self._model.pk.exists())
+        except PynamoDBException as exc:
+            if not is_condition_failure(exc):
+                raise unavailable(exc) from exc
 
 
 # -- explicit mapping between the campaign and its stored document ------------------------------

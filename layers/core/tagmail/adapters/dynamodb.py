@@ -175,6 +175,11 @@ class StatsItem(Model):
     unsubscribed = NumberAttribute(null=True)
     skipped = NumberAttribute(null=True)
     failed = NumberAttribute(null=True)
+    entered = NumberAttribute(null=True)
+    scheduled = NumberAttribute(null=True)
+    cancelled = NumberAttribute(null=True)
+    holdout = NumberAttribute(null=True)
+    capped = NumberAttribute(null=True)
 
 
 class IdempotencyItem(Model):
@@ -500,4 +505,15 @@ def stored_event_from_image(image: Mapping[str, Any]) -> StoredEvent:
         type=str(image["type"]),
         event=image.get("event"),
         ts=str(image["ts"]),
+        anonymous_id=image.get("anonymous_id"),
+        properties=_event_properties(image.get("payload")),
     )
+
+
+def _event_properties(payload: Any) -> dict[str, Any]:
+    try:
+        document = json.loads(payload) if isinstance(payload, str) else {}
+    except ValueError:
+        return {}
+    properties = document.get("properties") if isinstance(document, dict) else None
+    return properties if isinstance(properties, dict) else {}

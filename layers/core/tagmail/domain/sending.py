@@ -39,6 +39,15 @@ class SendRequest:
     locale: str | None = None
     event: dict[str, Any] | None = None
     variables: dict[str, Any] = field(default_factory=dict)
+    # The locale for a reader whose own the template lacks (a campaign's default).
+    default_locale: str | None = None
+    # A trigger send carries what the send path checks again just before sending: no exit event
+    # since entry (matching the key property's value, when set), the campaign not paused since.
+    entered_at: str | None = None
+    exit_events: list[str] | None = None
+    exit_key_property: str | None = None
+    exit_key_value: str | None = None
+    campaign_epoch: int | None = None
 
     @property
     def send_key(self) -> str:

@@ -18,3 +18,10 @@ class Counter(StrEnum):
     UNSUBSCRIBED = "unsubscribed"
     SKIPPED = "skipped"
     FAILED = "failed"
+    # Trigger campaigns: users entered (a variant or the holdout), sends created (now or
+    # delayed), pending sends cancelled (exit event, pause), holdout entries, entries capped.
+    ENTERED = "entered"
+    SCHEDULED = "scheduled"
+    CANCELLED = "cancelled"
+    HOLDOUT = "holdout"
+    CAPPED = "capped"

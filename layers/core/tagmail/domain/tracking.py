@@ -113,6 +113,9 @@ class StoredEvent:
     type: str
     event: str | None
     ts: str
+    # The anonymous id an identified user's event carried too (the visitor before signing in).
+    anonymous_id: str | None = None
+    properties: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -299,6 +299,21 @@ def wait_timestamp(due: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def campaign_cap_key(project_id: str, campaign_id: str, user_key: str) -> str:
+    """Held by the entry that last took the user into the campaign, for the cap's period."""
+    return f"cap:{project_id}#{campaign_id}#{user_key}"
+
+
+def daily_cap_key(project_id: str, user_key: str, day: date) -> str:
+    """Counts the user's trigger mails of the project due that (UTC) day."""
+    return f"cap-day:{project_id}#{user_key}#{day.isoformat()}"
+
+
+def entry_token(campaign_id: str, entry_id: str) -> str:
+    """What an entry holds or counts on a cap: the same entry again holds it still."""
+    return f"{campaign_id}:{entry_id}"
+
+
 def execution_name(project_id: str, campaign_id: str, user_key: str, entry_id: str) -> str:
     """The delayed send's execution name: the same entry can never be scheduled twice."""
     material = "\x1f".join((project_id, campaign_id, user_key, entry_id))
@@ -349,4 +364,5 @@ def event_time_text(moment: datetime) -> str:
 
 
 def unique(values: Sequence[str | None]) -> tuple[str, ...]:
+    """The values that are set, each once, in order."""
     return tuple(dict.fromkeys(value for value in values if value))

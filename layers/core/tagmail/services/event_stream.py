@@ -7,15 +7,18 @@ from typing import Any
 
 from tagmail.domain.tracking import StoredEvent
 from tagmail.observability import count, logger
+from tagmail.services.triggers import TriggerEvaluator
 
 
 class EventStreamConsumer:
-    """Until trigger campaigns exist, every stored event is logged and counted, so the wiring from
-    the stream to this function is real and observable."""
+    """Every stored event is counted and evaluated against the project's trigger campaigns."""
 
-    def __init__(self, decode: Callable[[Mapping[str, Any]], StoredEvent]) -> None:
+    def __init__(
+        self, decode: Callable[[Mapping[str, Any]], StoredEvent], evaluator: TriggerEvaluator | None = None
+    ) -> None:
         # How a stream record's image becomes an event is the store's business (an adapter's).
         self._decode = decode
+        self._evaluator = evaluator
 
     def consume_image(self, image: Mapping[str, Any]) -> None:
         self.consume(self._decode(image))
@@ -23,3 +26,5 @@ class EventStreamConsumer:
     def consume(self, stored: StoredEvent) -> None:
         logger().debug("event received", project_id=stored.project_id, type=stored.type, event=stored.event)
         count("StreamEventsConsumed")
+        if self._evaluator is not None:
+            self._evaluator.evaluate(stored)

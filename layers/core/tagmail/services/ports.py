@@ -16,6 +16,7 @@ from tagmail.domain.stats import Counter
 from tagmail.domain.suppressions import Suppression
 from tagmail.domain.templates import Footer, MailContent, RenderedMail, Template, TemplateVersion
 from tagmail.domain.tracking import TrackingMessage
+from tagmail.domain.triggers import CampaignEntry
 from tagmail.domain.users import UserProfile
 
 Clock = Callable[[], datetime]
@@ -256,3 +257,39 @@ class DelayedSends(Protocol):
     def stop(self, execution_id: str) -> None:
         """Cancel a pending send; one that ended already needs nothing."""
         ...
+
+
+class CampaignEntries(Protocol):
+    """Users' entries into trigger campaigns, each written once with its counters."""
+
+    def record(self, entry: CampaignEntry, counts: Mapping[Counter, int], expires_at: datetime) -> bool:
+        """Write the entry and add `counts` at once; False (nothing added) if it exists already."""
+        ...
+
+    def of_user(self, project_id: str, user_key: str) -> list[CampaignEntry]: ...
+
+    def pending_of_campaign(
+        self, project_id: str, campaign_id: str, after: datetime, limit: int
+    ) -> list[CampaignEntry]:
+        """The campaign's entries with a send still pending after `after`, soonest first."""
+        ...
+
+    def cancel(self, entry: CampaignEntry, reason: str, counts: Mapping[Counter, int]) -> bool:
+        """Mark a scheduled entry cancelled and add `counts` at once; False if it was not scheduled."""
+        ...
+
+
+class FrequencyCaps(Protocol):
+    def claim(self, key: str, holder: str, now: datetime, until: datetime) -> bool:
+        """Hold `key` for `holder` until `until`; True if it was free, expired or held by `holder`."""
+        ...
+
+    def release(self, key: str, holder: str) -> None:
+        """Free `key` if `holder` holds it."""
+        ...
+
+    def take_slot(self, key: str, member: str, limit: int, until: datetime) -> bool:
+        """Count `member` under `key` unless `limit` others are counted; counted before is True."""
+        ...
+
+    def give_back_slot(self, key: str, member: str) -> None: ...
