@@ -10,7 +10,7 @@ from tagmail import bootstrap
 from tagmail.domain.sending import SendRequest
 from tagmail.errors import InvalidInput
 from tagmail.observability import count, lambda_entry, logger
-from tagmail.services.send import PermanentSendFailure
+from tagmail.services.send import PermanentSendFailure, TransientSendFailure
 
 
 def _handle_record(record: SQSRecord) -> None:
@@ -22,9 +22,15 @@ def _handle_record(record: SQSRecord) -> None:
         bootstrap.dead_letters().bury(record.body, failure.message)
         logger().warning("send request dead-lettered", reason=failure.message, message_id=record.message_id)
         count("SendRequestsDeadLettered")
+    except TransientSendFailure as deferral:
+        # Retried by the queue; when we know when a retry can succeed (a sending limit's window,
+        # Mailgun's "try again after"), the request comes back then instead of after the default.
+        if deferral.retry_after is not None:
+            bootstrap.send_queue().defer(record.receipt_handle, deferral.retry_after.total_seconds())
+        raise
 
 
 @lambda_entry
 def lambda_handler(event: dict[str, Any], context: Any) -> PartialItemFailureResponse:
-    processor = BatchProcessor(event_type=EventType.SQS)
+    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
     return process_partial_response(event=event, record_handler=_handle_record, processor=processor, context=context)

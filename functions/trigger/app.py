@@ -19,5 +19,5 @@ def _handle_record(record: DynamoDBRecord) -> None:
 @lambda_entry
 def lambda_handler(event: dict[str, Any], context: Any) -> PartialItemFailureResponse:
     # Failed records are reported (batchItemFailures) so Lambda retries from the first of them.
-    processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
+    processor = BatchProcessor(event_type=EventType.DynamoDBStreams, raise_on_entire_batch_failure=False)
     return process_partial_response(event=event, record_handler=_handle_record, processor=processor, context=context)

@@ -10,6 +10,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from tagmail.domain.sending import SendRequest
 from tagmail.errors import DependencyUnavailable
 
+MAX_DELAY = 12 * 3600  # SQS's longest visibility timeout
+
 
 class SqsSendQueue:
     def __init__(self, sqs: Any, queue_url: str) -> None:
@@ -21,6 +23,15 @@ class SqsSendQueue:
             self._sqs.send_message(QueueUrl=self._url, MessageBody=request.to_json(), DelaySeconds=delay_seconds)
         except (BotoCoreError, ClientError) as exc:
             raise DependencyUnavailable("SQS SendMessage failed") from exc
+
+    def defer(self, receipt_handle: str, seconds: float) -> None:
+        """Make a received request visible again only after `seconds` (SQS allows up to 12 hours)."""
+        try:
+            self._sqs.change_message_visibility(
+                QueueUrl=self._url, ReceiptHandle=receipt_handle, VisibilityTimeout=int(min(max(seconds, 1), MAX_DELAY))
+            )
+        except (BotoCoreError, ClientError) as exc:
+            raise DependencyUnavailable("SQS ChangeMessageVisibility failed") from exc
 
 
 class SqsDeadLetters:

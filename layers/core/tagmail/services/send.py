@@ -246,7 +246,10 @@ class SendService:
             )
             if self._messages.save(released) is not None and answered:
                 self._give_back(record)
-            raise TransientSendFailure(error.message) from error
+            deferral = TransientSendFailure(error.message)
+            wait = getattr(error, "retry_after", None)  # Mailgun's 429 says when to try again
+            deferral.retry_after = timedelta(seconds=wait) if wait else None
+            raise deferral from error
         failed = replace(record, lease_until=None, reason=error.message, quota_hold=None).with_status(
             MessageStatus.FAILED, now
         )
