@@ -108,6 +108,7 @@ OFFLINE_CONFIGURATION = {
         "offline",
     ),
     "SECRETS_PREFIX": "/offline",
+    "DELAYED_SEND_STATE_MACHINE_ARN": "arn:aws:states:us-east-1:123456789012:stateMachine:offline",
     "PUBLIC_BASE_URL": "https://offline.example",
 }
 
