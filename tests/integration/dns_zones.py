@@ -57,14 +57,21 @@ class _Quiet:
 
 
 @contextmanager
-def dns_server(zone: str) -> Iterator[tuple[str, int]]:
-    """Serve `zone` (plus Mailgun's names) over UDP on a free 127.0.0.1 port."""
-    server = DNSServer(ZoneFileResolver(MAILGUN_ZONE + zone), address="127.0.0.1", port=0, tcp=False, logger=_Quiet())
+def zone_server(resolver: ZoneFileResolver) -> Iterator[tuple[str, int]]:
+    """Serve `resolver` over UDP on a free 127.0.0.1 port; its records may change while it runs."""
+    server = DNSServer(resolver, address="127.0.0.1", port=0, tcp=False, logger=_Quiet())
     server.start_thread()
     try:
         yield "127.0.0.1", server.server.server_address[1]
     finally:
         server.stop()
+
+
+@contextmanager
+def dns_server(zone: str) -> Iterator[tuple[str, int]]:
+    """Serve `zone` (plus Mailgun's names)."""
+    with zone_server(ZoneFileResolver(MAILGUN_ZONE + zone)) as address:
+        yield address
 
 
 @contextmanager
@@ -120,23 +127,38 @@ class SendingDomain:
         self, *, spf: bool = True, dkim: bool = True, mx: bool = True, dmarc: bool = True, tracking: bool = True
     ) -> str:
         """Zone lines publishing Mailgun's records (and a DMARC record); False leaves one out."""
-        lines = []
-        for record in self.mailgun["sending_dns_records"]:
-            kind = record["record_type"]
-            is_dkim = "._domainkey." in record["name"]
-            if (kind == "TXT" and not is_dkim and not spf) or (is_dkim and not dkim):
-                continue
-            if kind == "CNAME" and not is_dkim and not tracking:
-                continue
-            lines.append(_line(kind, record["name"], record["value"]))
-        if mx:
-            for record in self.mailgun["receiving_dns_records"]:
-                lines.append(f"{self.name}. 300 IN MX {record['priority']} {record['value']}.")
-        if dmarc:
-            lines.append(_line("TXT", f"_dmarc.{self.name}", "v=DMARC1; p=none"))
-        # The name itself exists even when every record on it is left out.
-        lines.append(f"www.{self.name}. 300 IN A 192.0.2.1")
-        return "\n".join(lines) + "\n"
+        return mailgun_zone(self.mailgun, spf=spf, dkim=dkim, mx=mx, dmarc=dmarc, tracking=tracking)
+
+
+def mailgun_zone(
+    info: dict[str, Any],
+    *,
+    spf: bool = True,
+    dkim: bool = True,
+    mx: bool = True,
+    dmarc: bool = True,
+    tracking: bool = True,
+) -> str:
+    """Zone lines publishing the records of Mailgun's answer for a domain (GET /v4/domains/{d}) and
+    a DMARC record; False leaves one out."""
+    name = info["domain"]["name"]
+    lines = []
+    for record in info["sending_dns_records"]:
+        kind = record["record_type"]
+        is_dkim = "._domainkey." in record["name"]
+        if (kind == "TXT" and not is_dkim and not spf) or (is_dkim and not dkim):
+            continue
+        if kind == "CNAME" and not is_dkim and not tracking:
+            continue
+        lines.append(_line(kind, record["name"], record["value"]))
+    if mx:
+        for record in info["receiving_dns_records"]:
+            lines.append(f"{name}. 300 IN MX {record['priority']} {record['value']}.")
+    if dmarc:
+        lines.append(_line("TXT", f"_dmarc.{name}", "v=DMARC1; p=none"))
+    # The name itself exists even when every record on it is left out.
+    lines.append(f"www.{name}. 300 IN A 192.0.2.1")
+    return "\n".join(lines) + "\n"
 
 
 def _line(kind: str, name: str, value: str) -> str:

@@ -426,6 +426,7 @@ def test_the_openapi_document_is_valid_and_lists_every_route(api: Api, local_sta
         ("GET", "/admin/v1/settings"),
         ("PUT", "/admin/v1/settings"),
         ("GET", "/admin/v1/domain"),
+        ("POST", "/admin/v1/domain/check"),
         ("GET", "/admin/v1/templates"),
         ("POST", "/admin/v1/templates"),
         ("GET", "/admin/v1/templates/{template_id}"),

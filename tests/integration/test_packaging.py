@@ -43,6 +43,8 @@ OFFLINE_EVENTS: dict[str, object] = {
     "UnsubscribeFunction": http_event("GET", "/u/forged"),
     "SendFunction": None,
     "AdminFunction": None,
+    # Every answer needs the projects table.
+    "DomainCheckFunction": None,
     # Its every answer needs the projects table.
     "QuotaFunction": None,
     "IngestFunction": {

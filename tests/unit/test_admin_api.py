@@ -19,7 +19,9 @@ from tagmail.domain.projects import KeyKind, hash_key
 from tagmail.domain.sending import MessageRecord, MessageStatus, SendKind
 from tagmail.domain.stats import Counter
 from tagmail.domain.users import UserProfile
+from tagmail.services.domain_readiness import DomainReadinessService
 from tagmail.services.keys import KeyResolver
+from tagmail.services.notices import Notifier
 from tagmail.services.preview import PreviewService, TestSendService
 from tagmail.services.projects import CreatedProject, ProjectAdmin
 from tagmail.services.quota import UsageReports
@@ -30,6 +32,9 @@ from tagmail.services.templates import TemplateAdmin
 from tests.unit.fakes import (
     FakeApiKeys,
     FakeClock,
+    FakeDns,
+    FakeDomainReadinessStore,
+    FakeIdempotency,
     FakeMailgunDomains,
     FakeMessages,
     FakeMxLookup,
@@ -70,6 +75,7 @@ class Admin:
         self.queue = FakeSendQueue()
         self.mailgun = FakeMailgunDomains()
         self.mx = FakeMxLookup()
+        self.dns = FakeDns()
         self.usage = FakeUsage()
         renderer = JinjaRenderer()
         admin = ProjectAdmin(self.projects, self.keys, self.secrets, self.clock)
@@ -98,6 +104,15 @@ class Admin:
             "test_send_service": TestSendService(previews=previews, secrets=self.secrets, queue=self.queue),
             "suppression_admin": SuppressionAdmin(suppressions=self.suppressions, clock=self.clock),
             "reports": Reports(stats=self.stats, messages=self.messages, users=self.users),
+            "domain_readiness_service": DomainReadinessService(
+                projects=self.projects,
+                secrets=self.secrets,
+                mailgun_for=self.mailgun,
+                dns=self.dns,
+                store=FakeDomainReadinessStore(self.projects),
+                notifier=Notifier(projects=self.projects, claims=FakeIdempotency(), queue=self.queue, clock=self.clock),
+                clock=self.clock,
+            ),
             "usage_reports": UsageReports(projects=self.projects, usage=self.usage, clock=self.clock),
         }
         for name, service in built.items():
@@ -202,6 +217,7 @@ def test_the_openapi_document_needs_no_key_and_lists_every_route(admin: Admin) -
         ("GET", "/admin/v1/settings"),
         ("PUT", "/admin/v1/settings"),
         ("GET", "/admin/v1/domain"),
+        ("POST", "/admin/v1/domain/check"),
         ("GET", "/admin/v1/templates"),
         ("POST", "/admin/v1/templates"),
         ("GET", "/admin/v1/templates/{template_id}"),

@@ -17,6 +17,7 @@ from tagmail.config import Config
 # only what it uses at cold start (the tracking API never loads Jinja, requests or the SSM adapter).
 if TYPE_CHECKING:
     from tagmail.adapters.campaign_store import DynamoCampaignEntries, DynamoCampaigns, DynamoFrequencyCaps
+    from tagmail.adapters.dns import DnsRecordLookup
     from tagmail.adapters.dynamodb import DynamoProjects, DynamoUsers, Tables
     from tagmail.adapters.mail_store import DynamoIdempotency, DynamoMessages, DynamoStats, DynamoSuppressions
     from tagmail.adapters.mailgun import MailgunClient, MailgunMailer
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from tagmail.adapters.usage_store import DynamoUsage
     from tagmail.domain.settings import MailSettings, ProjectSecrets
     from tagmail.services.campaigns import CampaignAdmin
+    from tagmail.services.domain_readiness import DomainReadinessService
     from tagmail.services.event_stream import EventStreamConsumer
     from tagmail.services.ingest import IngestService
     from tagmail.services.keys import KeyResolver
@@ -247,12 +249,18 @@ def webhook_service() -> WebhookService:
 def mx_lookup() -> MxLookup:
     from tagmail.adapters.dns import DnsMxLookup
 
-    # DNS_SERVER ("host" or "host:port") points the lookups at one server (tests, local stacks).
+    nameservers, port = _dns_server()
+    return DnsMxLookup(nameservers=nameservers, port=port)
+
+
+def _dns_server() -> tuple[list[str] | None, int]:
+    """DNS_SERVER ("host" or "host:port") points DNS lookups at one server (tests, local stacks);
+    unset, the system's resolver configuration is used."""
     server = os.environ.get("DNS_SERVER", "").strip()
     if not server:
-        return DnsMxLookup()
+        return None, 53
     host, _, port = server.rpartition(":") if server.count(":") == 1 else (server, "", "53")
-    return DnsMxLookup(nameservers=[host], port=int(port or 53))
+    return [host], int(port or 53)
 
 
 def mailgun_domains_for(base_url: str, api_key: str) -> MailgunClient:
@@ -436,5 +444,32 @@ def trigger_evaluator() -> TriggerEvaluator:
         queue=send_queue(),
         delayed=delayed_sends(),
         pending=pending_sends(),
+        clock=utc_now,
+    )
+
+
+# -- Sending domain readiness -------------------------------------------------------------------
+
+
+@functools.cache
+def dns_lookup() -> DnsRecordLookup:
+    from tagmail.adapters.dns import DnsRecordLookup
+
+    nameservers, port = _dns_server()
+    return DnsRecordLookup(nameservers=nameservers, port=port)
+
+
+@functools.cache
+def domain_readiness_service() -> DomainReadinessService:
+    from tagmail.adapters.domain_readiness_store import DynamoDomainReadiness
+    from tagmail.services.domain_readiness import DomainReadinessService
+
+    return DomainReadinessService(
+        projects=_projects(),
+        secrets=secret_store(),
+        mailgun_for=mailgun_domains_for,
+        dns=dns_lookup(),
+        store=DynamoDomainReadiness(tables().projects),
+        notifier=notifier(),
         clock=utc_now,
     )

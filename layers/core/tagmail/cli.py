@@ -12,12 +12,16 @@ import os
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 from tagmail import bootstrap
 from tagmail.domain.settings import MailgunRegion
 from tagmail.errors import TagmailError
 from tagmail.observability import logger
+
+if TYPE_CHECKING:
+    from tagmail.api.models import DomainOut
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -33,7 +37,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     create.add_argument("--name", required=True, help="a name for people, e.g. the shop's name")
     create.add_argument("--json", action="store_true", help="print JSON instead of text")
     _add_settings_command(project)
+    _add_domain_command(commands)
     args = parser.parse_args(argv)
+    if args.command == "domain":
+        return _domain_check(args)
     if args.action == "settings":
         return _settings(args)
 
@@ -133,6 +140,88 @@ def _settings(args: argparse.Namespace) -> int:
         log.setLevel(level)
     print(SettingsOut.of(view).model_dump_json(indent=2, exclude_none=True))
     return 0
+
+
+# -- the sending domain ---------------------------------------------------------------------------
+
+
+def _add_domain_command(commands: Any) -> None:
+    domain = commands.add_parser("domain", help="the sending domain's DNS readiness").add_subparsers(
+        dest="action", required=True
+    )
+    check = domain.add_parser(
+        "check",
+        help="check the project's sending domain now and print the report (as GET /admin/v1/domain shows it)",
+        description="Checks SPF, DKIM, MX, DMARC and the tracking CNAME against what Mailgun asks for, keeps the "
+        "result (the send path opens sending from it) and prints each check with the records to add. "
+        "Exit status: 0 when sending is open, 1 when it is not yet, 2 when the check could not run.",
+    )
+    check.add_argument("--project", required=True, help="the project id")
+    check.add_argument("--json", action="store_true", help="print the admin API's JSON instead of text")
+
+
+def _domain_check(args: argparse.Namespace) -> int:
+    from tagmail.api.models import DomainOut
+
+    log = logger()
+    level = log.log_level
+    log.setLevel("WARNING")
+    try:
+        _resolve_environment(args.stack)
+        report = DomainOut.of(bootstrap.domain_readiness_service().check(args.project))
+    except TagmailError as error:
+        field = getattr(error, "field", None)
+        print(f"tagmail: {field + ': ' if field else ''}{error.message}", file=sys.stderr)
+        return 2
+    finally:
+        log.setLevel(level)
+    print(report.model_dump_json(indent=2) if args.json else readable_domain_report(report))
+    return 0 if report.sending_open else 1
+
+
+_STATUS_LABEL = {"pass": "PASS", "warn": "WARN", "fail": "FAIL"}
+
+
+def readable_domain_report(report: DomainOut) -> str:
+    """The admin API's domain report (DomainOut) as text for people setting up DNS."""
+    lines = [
+        f"Domain {report.domain} (Mailgun: {report.state or 'unknown'}), checked {_when(report.checked_at)}",
+    ]
+    if report.sending_open:
+        lines.append(f"Sending: open (since {_when(report.sending_opens_at)})")
+    elif report.sending_opens_at is not None:
+        lines.append(
+            f"Sending: opens {_when(report.sending_opens_at)}, {report.sending_wait_hours} hours after SPF and DKIM "
+            f"were first seen passing ({_when(report.passing_since)})"
+        )
+    else:
+        lines.append(
+            f"Sending: closed ({report.closed_reason}) until SPF and DKIM pass, then "
+            f"{report.sending_wait_hours} hours more"
+        )
+    lines.append("")
+    for check in report.checks:
+        required = "required" if check.required else "recommended"
+        lines.append(f"{_STATUS_LABEL.get(check.status, check.status.upper())}  {check.name.upper():<8} ({required})")
+        lines.append(f"      {check.summary}")
+        if check.dns_error:
+            lines.append(f"      DNS error: {check.dns_error}")
+        lines.extend(f"      found:    {found}" for found in check.found)
+        if check.status != "pass":
+            lines.extend(f"      expected: {expected}" for expected in check.expected)
+        lines.extend(f"      note:     {detail}" for detail in check.details)
+    if report.records_to_add:
+        lines += ["", "Records to add (zone file lines):"]
+        for record in report.records_to_add:
+            lines.append(f"  {record.zone_line}")
+            lines.extend(f"    replacing: {old}" for old in record.replaces)
+    else:
+        lines += ["", "No records to add."]
+    return "\n".join(lines)
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if moment is not None else "never"
 
 
 def _resolve_environment(stack: str) -> None:

@@ -129,4 +129,10 @@ def report_from_document(document: dict[str, Any]) -> ReadinessReport:
 
 
 def _expected(record: ExpectedRecord) -> dict[str, Any]:
-    return {"record_type": record.record_type, "name": record.name, "value": record.value, "priority": record.priority}
+    return {
+        "record_type": record.record_type,
+        "name": record.name,
+        "value": record.value,
+        "priority": record.priority,
+        "valid": record.valid,
+    }

@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from tagmail.domain.campaigns import Campaign, CampaignStatus, Conversion
+from tagmail.domain.dns_readiness import Check, ExpectedRecord, RecordToAdd
 from tagmail.domain.sending import MessageRecord
 from tagmail.domain.settings import MAX_LIMIT, MAX_PER_SECOND, MailgunRegion, MailSettings
 from tagmail.domain.suppressions import Suppression
@@ -25,9 +26,10 @@ from tagmail.domain.triggers import (
 from tagmail.domain.users import UserProfile
 from tagmail.errors import InvalidInput
 from tagmail.services.campaigns import CampaignDraft, CampaignEdit, VariantDraft
+from tagmail.services.domain_readiness import DomainStatus
 from tagmail.services.preview import Preview, QueuedTestSend, SampleData
 from tagmail.services.quota import Usage
-from tagmail.services.settings import DnsRecord, DomainReport, DomainSetup, SettingsChange, SettingsView
+from tagmail.services.settings import DnsRecord, DomainSetup, SettingsChange, SettingsView
 from tagmail.services.suppressions import ImportResult
 
 MAX_SOURCE = 512_000
@@ -233,20 +235,100 @@ class SettingsOut(SettingsFields):
         )
 
 
+class RecordToAddOut(BaseModel):
+    record_type: str
+    name: str
+    value: str
+    priority: str | None = None
+    replaces: list[str] = Field(description="values at that name this record takes the place of (remove them)")
+    zone_line: str = Field(description="the record as a line of a zone file")
+
+    @classmethod
+    def of(cls, record: RecordToAdd) -> RecordToAddOut:
+        return cls(
+            record_type=record.record_type,
+            name=record.name,
+            value=record.value,
+            priority=record.priority,
+            replaces=list(record.replaces),
+            zone_line=record.zone_line(),
+        )
+
+
+class CheckOut(BaseModel):
+    name: str = Field(description="spf, dkim, mx, dmarc or tracking")
+    status: str = Field(description="pass, warn or fail")
+    required: bool = Field(description="sending opens only when every required check passes (SPF and DKIM)")
+    summary: str
+    found: list[str]
+    expected: list[str]
+    records_to_add: list[RecordToAddOut]
+    dns_error: str | None = Field(
+        description="the lookup failed: nxdomain, servfail, refused, timeout or unreachable (not a missing record)"
+    )
+    details: list[str]
+
+    @classmethod
+    def of(cls, check: Check) -> CheckOut:
+        return cls(
+            name=check.name.value,
+            status=check.status.value,
+            required=check.required,
+            summary=check.summary,
+            found=list(check.found),
+            expected=list(check.expected),
+            records_to_add=[RecordToAddOut.of(record) for record in check.records_to_add],
+            dns_error=check.dns_error.value if check.dns_error else None,
+            details=list(check.details),
+        )
+
+
 class DomainOut(BaseModel):
+    """The sending domain's readiness report: the checks, when sending opens, the records to add."""
+
     domain: str
     state: str | None = Field(description="Mailgun's state of the domain: active, unverified or disabled")
+    checked_at: datetime
+    sending_open: bool
+    sending_opens_at: datetime | None = Field(
+        description="when sending opens (or opened): sending_wait_hours after SPF and DKIM were first seen "
+        "passing; null while one of them fails"
+    )
+    closed_reason: str | None = Field(description="domain_not_ready:<what> while sending is closed")
+    sending_wait_hours: int
+    passing_since: datetime | None = Field(description="since when SPF and DKIM pass without a break")
+    checks: list[CheckOut]
+    records_to_add: list[RecordToAddOut]
     sending_dns_records: list[DnsRecordOut]
     receiving_dns_records: list[DnsRecordOut]
 
     @classmethod
-    def of(cls, report: DomainReport) -> DomainOut:
+    def of(cls, status: DomainStatus) -> DomainOut:
+        report = status.report
         return cls(
             domain=report.domain,
-            state=report.state,
-            sending_dns_records=[DnsRecordOut.of(record) for record in report.sending_dns_records],
-            receiving_dns_records=[DnsRecordOut.of(record) for record in report.receiving_dns_records],
+            state=report.mailgun_state,
+            checked_at=report.checked_at,
+            sending_open=status.sending_open,
+            sending_opens_at=status.opens_at,
+            closed_reason=status.closed_reason,
+            sending_wait_hours=status.wait_hours,
+            passing_since=status.readiness.passing_since,
+            checks=[CheckOut.of(check) for check in report.checks],
+            records_to_add=[RecordToAddOut.of(record) for record in report.records_to_add],
+            sending_dns_records=[_mailgun_record(record) for record in report.sending_dns_records],
+            receiving_dns_records=[_mailgun_record(record) for record in report.receiving_dns_records],
         )
+
+
+def _mailgun_record(record: ExpectedRecord) -> DnsRecordOut:
+    return DnsRecordOut(
+        record_type=record.record_type,
+        name=record.name,
+        value=record.value,
+        priority=record.priority,
+        valid=record.valid,
+    )
 
 
 # -- templates ------------------------------------------------------------------------------------

@@ -72,6 +72,7 @@ class ExpectedRecord:
     name: str
     value: str
     priority: str | None = None
+    valid: str | None = None  # Mailgun's own last check: "valid", "unknown", ...
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,7 @@ class MailgunDomainRecords:
                     name=_host(str(item.get("name", ""))),
                     value=str(item.get("value", "")).strip(),
                     priority=str(item["priority"]) if item.get("priority") not in (None, "") else None,
+                    valid=str(item["valid"]) if item.get("valid") not in (None, "") else None,
                 )
                 for item in (found if isinstance(found, list) else [])
                 if isinstance(item, Mapping)

@@ -102,8 +102,8 @@ class DomainSetup:
 
 @dataclass(frozen=True)
 class DomainReport:
-    """The sending domain as Mailgun reports it. The live DNS readiness check (SPF, DKIM, DMARC,
-    MX as the world sees them) will add its findings here."""
+    """The sending domain as Mailgun reports it; services.domain_readiness checks its records
+    against DNS (SPF, DKIM, DMARC, MX as the world sees them)."""
 
     domain: str
     state: str | None

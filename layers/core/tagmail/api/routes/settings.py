@@ -26,6 +26,16 @@ def put_settings(project_id: ProjectId, body: SettingsIn) -> SettingsOut:
     return SettingsOut.of(bootstrap.settings_service().update(project_id, body.to_change()))
 
 
-@router.get("/domain", tags=TAGS, summary="The sending domain and the DNS records Mailgun wants")
+@router.get(
+    "/domain",
+    tags=TAGS,
+    summary="The sending domain's readiness: DNS checks, when sending opens, the records to add (the last check; "
+    "checked now if it never was)",
+)
 def get_domain(project_id: ProjectId) -> DomainOut:
-    return DomainOut.of(bootstrap.settings_service().domain_report(project_id))
+    return DomainOut.of(bootstrap.domain_readiness_service().status(project_id))
+
+
+@router.post("/domain/check", tags=TAGS, summary="Check the sending domain's DNS records now")
+def check_domain(project_id: ProjectId) -> DomainOut:
+    return DomainOut.of(bootstrap.domain_readiness_service().check(project_id))
