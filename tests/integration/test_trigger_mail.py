@@ -350,3 +350,72 @@ def stream_record(shop: Shop, user_id: str, message_id: str) -> dict[str, Any]:
         },
         "eventSourceARN": "arn:aws:dynamodb:us-east-1:123456789012:table/events/stream/2026-12-01T00:00:00.000",
     }
+
+
+# -- the send path's last look ----------------------------------------------------------------------
+
+
+def test_a_lost_stop_cannot_send_the_mail_of_a_bought_cart(shop: Shop, monkeypatch: pytest.MonkeyPatch) -> None:
+    campaign = shop.campaign(delay_seconds=3)
+    user_id, address = shop.customer("lost-stop")
+    # StopExecution lost (a failure, a race with the Wait's end): the execution runs to its end.
+    monkeypatch.setattr(bootstrap.delayed_sends(), "stop", lambda execution_arn: None)
+    message_id = cart_add(shop, user_id, "c-5")
+    wait_for(lambda: shop.counters(campaign["id"]).get(Counter.SCHEDULED), "the scheduled send")
+
+    purchase(shop, user_id, "c-5")
+
+    arn = shop.executions(campaign["id"], user_id, message_id)
+    wait_for(lambda: shop.execution_status(arn) == "SUCCEEDED", "the execution that was not stopped")
+    request = SendRequest(
+        project_id=shop.project_id,
+        kind=SendKind.MARKETING,
+        template_id=shop.template_id,
+        occurrence=message_id,
+        campaign_id=campaign["id"],
+        user_key=f"u:{user_id}",
+    )
+    skipped = wait_for(lambda: bootstrap.message_store().get(shop.project_id, request.send_key), "the send record")
+    assert (skipped.status, skipped.reason) == (MessageStatus.SKIPPED, "exited")
+    assert mails_to(shop.stack, address) == []
+
+
+def test_a_visitor_who_signs_in_before_the_mail_is_due_gets_it(shop: Shop) -> None:
+    shop.campaign(delay_seconds=4)
+    anonymous_id = f"anon-{uuid.uuid4().hex[:8]}"
+    user_id, address = new_user("late-signin")
+    shop.track({"anonymousId": anonymous_id, "event": "cart_add", "properties": {"cart_id": "c-8", "product": "靴"}})
+
+    shop.track(
+        {"userId": user_id, "anonymousId": anonymous_id, "traits": {"email": address, "subscription": True}},
+        "identify",
+    )
+
+    [mail] = wait_for(lambda: mails_to(shop.stack, address), "the mail to the identified visitor")
+    assert "靴" in mail["html"]
+
+
+def test_pausing_stops_the_pending_mails(shop: Shop) -> None:
+    campaign = shop.campaign(delay_seconds=30)
+    user_id, address = shop.customer("paused")
+    message_id = cart_add(shop, user_id, "c-4")
+    wait_for(lambda: shop.counters(campaign["id"]).get(Counter.SCHEDULED), "the scheduled send")
+
+    paused = shop.admin("POST", f"/campaigns/{campaign['id']}/pause")
+
+    assert paused.status_code == 200, paused.text
+    assert paused.json()["stopped"] == 1
+    assert shop.execution_status(shop.executions(campaign["id"], user_id, message_id)) == "ABORTED"
+    assert shop.counters(campaign["id"])[Counter.CANCELLED] == 1
+    assert mails_to(shop.stack, address) == []
+
+
+@pytest.mark.parametrize(("locale", "subject"), [("en-GB", "You left something"), ("fr-FR", "You left something")])
+def test_the_mail_is_in_the_readers_language_else_the_campaigns_default(shop: Shop, locale: str, subject: str) -> None:
+    shop.campaign(delay_seconds=None, default_locale="en")  # immediate
+    user_id, address = shop.customer("locale", locale=locale)
+
+    cart_add(shop, user_id, "c-6")
+
+    [mail] = wait_for(lambda: mails_to(shop.stack, address), "the mail")
+    assert mail["subject"].startswith(subject)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,7 +16,7 @@ from tagmail.domain.settings import ProjectSecrets
 from tagmail.domain.stats import Counter
 from tagmail.domain.suppressions import Suppression
 from tagmail.domain.templates import Template, TemplateVersion
-from tagmail.domain.tracking import TrackingMessage
+from tagmail.domain.tracking import StoredEvent, TrackingMessage
 from tagmail.domain.triggers import CampaignEntry, EntryOutcome
 from tagmail.domain.users import UserProfile
 from tagmail.errors import Conflict, DependencyUnavailable
@@ -565,3 +565,18 @@ class FakeDelayedSends:
     def pending(self) -> dict[str, tuple[datetime, SendRequest]]:
         stopped = {arn.removeprefix("arn:execution:") for arn in self.stopped}
         return {name: value for name, value in self.started.items() if name not in stopped}
+
+
+class FakeEventHistory:
+    """Stored events by (project, actor); `since` compares the stored time text, as the adapter does."""
+
+    def __init__(self) -> None:
+        self.events: dict[tuple[str, str], list[StoredEvent]] = {}
+        self.reads: list[str] = []
+
+    def add(self, event: StoredEvent) -> None:
+        self.events.setdefault((event.project_id, event.actor), []).append(event)
+
+    def since(self, project_id: str, actor: str, names: Collection[str], since: str) -> list[StoredEvent]:
+        self.reads.append(actor)
+        return [e for e in self.events.get((project_id, actor), []) if e.event in names and e.ts >= since]

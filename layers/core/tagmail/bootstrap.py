@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from tagmail.services.settings import SettingsService
     from tagmail.services.suppressions import SuppressionAdmin
     from tagmail.services.templates import TemplateAdmin
+    from tagmail.services.trigger_recheck import TriggerRecheck
     from tagmail.services.triggers import PendingSends, TriggerEvaluator
     from tagmail.services.unsubscribe import UnsubscribeService
     from tagmail.services.webhooks import WebhookService
@@ -214,6 +215,7 @@ def send_service() -> SendService:
         mailer_for=mailer_for,
         clock=utc_now,
         public_base_url=config().public_base_url,
+        recheck=trigger_recheck(),
         limits=sending_limits(),
     )
 
@@ -473,3 +475,11 @@ def domain_readiness_service() -> DomainReadinessService:
         notifier=notifier(),
         clock=utc_now,
     )
+
+
+@functools.cache
+def trigger_recheck() -> TriggerRecheck:
+    from tagmail.adapters.event_history import DynamoEventHistory
+    from tagmail.services.trigger_recheck import TriggerRecheck
+
+    return TriggerRecheck(campaigns=campaign_store(), history=DynamoEventHistory(tables().events))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -15,7 +15,7 @@ from tagmail.domain.settings import MailSettings, ProjectSecrets
 from tagmail.domain.stats import Counter
 from tagmail.domain.suppressions import Suppression
 from tagmail.domain.templates import Footer, MailContent, RenderedMail, Template, TemplateVersion
-from tagmail.domain.tracking import TrackingMessage
+from tagmail.domain.tracking import StoredEvent, TrackingMessage
 from tagmail.domain.triggers import CampaignEntry
 from tagmail.domain.users import UserProfile
 
@@ -293,3 +293,15 @@ class FrequencyCaps(Protocol):
         ...
 
     def give_back_slot(self, key: str, member: str) -> None: ...
+
+
+class EventHistory(Protocol):
+    def since(self, project_id: str, actor: str, names: Collection[str], since: str) -> list[StoredEvent]:
+        """The actor's track events named in `names` stamped at or after `since` (ISO 8601, Z)."""
+        ...
+
+
+class SendRecheck(Protocol):
+    def skip_reason(self, request: SendRequest, profile: UserProfile | None) -> str | None:
+        """Why a mail must not go after all (checked just before sending), or None."""
+        ...

@@ -17,7 +17,7 @@ from tagmail.domain.projects import Project
 from tagmail.domain.sending import QUOTA_EXHAUSTED, MessageRecord, MessageStatus, SendKind, SendRequest, StatusChange
 from tagmail.domain.settings import MailSettings, ProjectSecrets
 from tagmail.domain.stats import Counter
-from tagmail.domain.templates import Footer
+from tagmail.domain.templates import Footer, pick_locale
 from tagmail.domain.unsubscribe import UnsubscribeClaim, make_token
 from tagmail.domain.users import UserProfile, user_key
 from tagmail.errors import InvalidInput, TagmailError
@@ -30,6 +30,7 @@ from tagmail.services.ports import (
     ProjectRepository,
     Renderer,
     SecretStore,
+    SendRecheck,
     StatsRepository,
     SuppressionRepository,
     TemplateRepository,
@@ -84,6 +85,7 @@ class SendService:
         mailer_for: MailerFactory,
         clock: Clock,
         public_base_url: str,
+        recheck: SendRecheck | None = None,
         limits: SendingLimits | None = None,
     ) -> None:
         self._projects = projects
@@ -97,6 +99,7 @@ class SendService:
         self._mailer_for = mailer_for
         self._clock = clock
         self._public_base_url = public_base_url
+        self._recheck = recheck
         self._limits = limits
 
     def send(self, request: SendRequest) -> SendOutcome:
@@ -104,6 +107,9 @@ class SendService:
         if project is None:
             raise PermanentSendFailure(f"project {request.project_id} does not exist")
         recipient, skip_reason = self._recipient(project, request)
+        if skip_reason is None and recipient is not None and self._recheck is not None:
+            # A trigger mail: no exit event since its entry, its campaign not paused since.
+            skip_reason = self._recheck.skip_reason(request, recipient.profile)
         if skip_reason is not None or recipient is None:
             return self._skip(request, recipient, skip_reason or "no recipient")
         # The domain gate (product rule): marketing and test mail wait until the domain's SPF and
@@ -305,8 +311,12 @@ class SendService:
         if version is None:
             raise PermanentSendFailure(f"template {request.template_id} (version {request.template_version}) not found")
         profile = recipient.profile
-        wanted = request.locale or (profile.locale if profile else None) or settings.default_locale
-        locale = version.locale_for(wanted)
+        reader = request.locale or (profile.locale if profile else None)
+        if request.default_locale:  # a campaign's: the reader's locale ("ja-JP", "ja"), else the campaign's
+            locale = pick_locale(version.contents, reader, request.default_locale)
+            locale = locale if locale in version.contents else version.default_locale
+        else:
+            locale = version.locale_for(reader or settings.default_locale)
         marketing = request.kind is not SendKind.OPERATIONAL
         unsubscribe_url = self._unsubscribe_url(secrets, project.project_id, request) if marketing else None
         variables = mail_variables(
