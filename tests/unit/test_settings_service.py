@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from tagmail.adapters.mailgun import WEBHOOK_TYPES as MAILGUN_WEBHOOK_TYPES
+from tagmail.domain.webhooks import WEBHOOK_TYPES as MAILGUN_WEBHOOK_TYPES
 from tagmail.adapters.mailgun import MailgunRejected, MailgunUnavailable
 from tagmail.domain.settings import MailSettings
 from tagmail.errors import Conflict, DependencyUnavailable, InvalidInput, NotFound

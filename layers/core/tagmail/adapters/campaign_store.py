@@ -24,8 +24,7 @@ from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
-from tagmail.adapters.dynamodb import StatsItem, is_condition_failure, save_item, unavailable
-from tagmail.config import Config
+from tagmail.adapters.dynamodb import StatsItem, bind_model, is_condition_failure, save_item, unavailable
 from tagmail.domain.campaigns import Campaign, CampaignStatus, Conversion, Variant
 from tagmail.domain.stats import Counter
 from tagmail.domain.triggers import (
@@ -45,21 +44,8 @@ from tagmail.errors import Conflict
 M = TypeVar("M", bound=Model)
 
 
-def bind(model: type[M], table_name: str, config: Config, **indexes: Any) -> type[M]:
-    """The item model bound to its table (names are known only at run time)."""
-    meta = type(
-        "Meta",
-        (),
-        {
-            "table_name": table_name,
-            "region": config.region,
-            "host": config.aws_endpoint_url,
-            "connect_timeout_seconds": 2,
-            "read_timeout_seconds": 5,
-            "max_retry_attempts": 3,
-        },
-    )
-    return type(model.__name__, (model,), {"Meta": meta, **indexes})
+# Bound like every item model (bootstrap imports it from here with the models).
+bind = bind_model
 
 
 class CampaignItem(Model):

@@ -217,23 +217,27 @@ class Tables:
     usage: type[UsageItem]
 
 
-def bind_tables(config: Config) -> Tables:
-    """Subclass each item model with a Meta naming its table (table names are known only at run time)."""
+def bind_model(model: type[M], table_name: str, config: Config, **indexes: Any) -> type[M]:
+    """The item model subclassed with a Meta naming its table (table names are known only at run
+    time); each index object must belong to exactly one bound model, so indexes are passed here."""
+    meta = type(
+        "Meta",
+        (),
+        {
+            "table_name": table_name,
+            "region": config.region,
+            "host": config.aws_endpoint_url,
+            "connect_timeout_seconds": 2,
+            "read_timeout_seconds": 5,
+            "max_retry_attempts": 3,
+        },
+    )
+    return type(model.__name__, (model,), {"Meta": meta, **indexes})
 
+
+def bind_tables(config: Config) -> Tables:
     def bind(model: type[M], table_name: str, **indexes: Any) -> type[M]:
-        meta = type(
-            "Meta",
-            (),
-            {
-                "table_name": table_name,
-                "region": config.region,
-                "host": config.aws_endpoint_url,
-                "connect_timeout_seconds": 2,
-                "read_timeout_seconds": 5,
-                "max_retry_attempts": 3,
-            },
-        )
-        return type(model.__name__, (model,), {"Meta": meta, **indexes})
+        return bind_model(model, table_name, config, **indexes)
 
     return Tables(
         projects=bind(ProjectItem, config.projects_table, by_domain=ProjectsByDomain()),

@@ -23,16 +23,6 @@ from tagmail.errors import TagmailError
 TIMEOUT = (3.05, 15.0)
 _TRY_AGAIN_SECONDS = re.compile(r"try again after (\d+) seconds?", re.IGNORECASE)
 _TRY_AGAIN_DATE = re.compile(r"try again after (.+?)\s*$", re.IGNORECASE)
-WEBHOOK_TYPES = (
-    "accepted",
-    "delivered",
-    "opened",
-    "clicked",
-    "unsubscribed",
-    "complained",
-    "temporary_fail",
-    "permanent_fail",
-)
 
 
 class MailgunError(TagmailError):

@@ -20,6 +20,17 @@ from tagmail.domain.stats import Counter
 from tagmail.domain.suppressions import SuppressionReason
 from tagmail.errors import InvalidInput, PayloadTooLarge, Rejected
 
+# Every webhook type Mailgun has; tagmail registers and records them all.
+WEBHOOK_TYPES = (
+    "accepted",
+    "delivered",
+    "opened",
+    "clicked",
+    "unsubscribed",
+    "complained",
+    "temporary_fail",
+    "permanent_fail",
+)
 MAX_WEBHOOK_BODY = 256 * 1024
 # Mailgun's tokens are 50 characters; anything far longer is not Mailgun's.
 MAX_TOKEN_LENGTH = 256

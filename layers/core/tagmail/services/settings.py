@@ -15,21 +15,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 from tagmail.domain.email import InvalidEmail, parse_email
 from tagmail.domain.projects import Project
 from tagmail.domain.settings import MailSettings, ProjectSecrets, check_limits
+from tagmail.domain.webhooks import WEBHOOK_TYPES
 from tagmail.errors import Conflict, DependencyUnavailable, InvalidInput, NotFound, TagmailError
 from tagmail.observability import count, logger
 from tagmail.services.ports import MailgunDomains, MailgunDomainsFactory, MxLookup, ProjectRepository, SecretStore
 
-# Every webhook Mailgun has; tagmail records them all (status history, counters, suppressions).
-WEBHOOK_TYPES = (
-    "accepted",
-    "delivered",
-    "opened",
-    "clicked",
-    "unsubscribed",
-    "complained",
-    "temporary_fail",
-    "permanent_fail",
-)
 WEBHOOK_PATH = "/webhooks/mailgun"
 # Mailgun keeps at most three URLs per webhook type.
 MAX_WEBHOOK_URLS = 3
