@@ -419,3 +419,32 @@ def test_the_mail_is_in_the_readers_language_else_the_campaigns_default(shop: Sh
 
     [mail] = wait_for(lambda: mails_to(shop.stack, address), "the mail")
     assert mail["subject"].startswith(subject)
+
+
+def test_holdout_users_get_nothing_and_are_counted(shop: Shop) -> None:
+    created = shop.campaign(delay_seconds=None, holdout=0.5)  # immediate
+    campaign = bootstrap.campaign_store().get(shop.project_id, created["id"])
+    assert campaign is not None
+    held: list[tuple[str, str]] = []
+    mailed: list[tuple[str, str]] = []
+    while len(held) < 3 or len(mailed) < 3:  # the hash decides: take three of each
+        user_id, address = new_user("holdout")
+        group = held if campaign.assign(f"u:{user_id}").holdout else mailed
+        if len(group) < 3:
+            group.append((user_id, address))
+    for user_id, address in held + mailed:
+        shop.track({"userId": user_id, "traits": {"email": address, "subscription": True}}, "identify")
+
+    for user_id, _ in held + mailed:
+        cart_add(shop, user_id, "c-1")
+
+    for _, address in mailed:
+        wait_for(lambda address=address: mails_to(shop.stack, address), "the mail of a user in the test")
+    counted = wait_for(
+        lambda: (row := shop.counters(created["id"], "holdout")).get(Counter.ENTERED) == 3 and row,
+        "the holdout's counters",
+    )
+    assert counted[Counter.HOLDOUT] == 3
+    assert counted.get(Counter.SCHEDULED, 0) == 0
+    assert all(mails_to(shop.stack, address) == [] for _, address in held)
+    assert shop.counters(created["id"])[Counter.SCHEDULED] == 3
