@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -13,17 +12,6 @@ from local.mailgun_sandbox import MailgunSandbox
 
 DOMAIN = "mg.shop.test"
 MESSAGE = {"from": "news@mg.shop.test", "to": "alice@example.com", "subject": "Hi", "text": "Hello"}
-
-
-@pytest.fixture
-def sandbox() -> Iterator[MailgunSandbox]:
-    sandbox = MailgunSandbox(port=0)
-    sandbox.start()
-    sandbox.add_domain(DOMAIN, state="active")
-    try:
-        yield sandbox
-    finally:
-        sandbox.stop()
 
 
 def send(sandbox: MailgunSandbox, **kwargs: Any) -> requests.Response:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -12,17 +11,6 @@ import requests
 from local.mailgun_sandbox import MailgunSandbox
 
 DOMAIN = "mg.shop.test"
-
-
-@pytest.fixture
-def sandbox() -> Iterator[MailgunSandbox]:
-    sandbox = MailgunSandbox(port=0)
-    sandbox.start()
-    sandbox.add_domain(DOMAIN, state="active")
-    try:
-        yield sandbox
-    finally:
-        sandbox.stop()
 
 
 def call(sandbox: MailgunSandbox, method: str, path: str, **kwargs: Any) -> requests.Response:

@@ -6,7 +6,6 @@ import email
 import email.policy
 import gzip
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -19,17 +18,6 @@ from local.mailgun_sandbox import MailgunSandbox
 
 DOMAIN = "mg.shop.test"
 SENDER = "Shop <news@mg.shop.test>"
-
-
-@pytest.fixture
-def sandbox() -> Iterator[MailgunSandbox]:
-    sandbox = MailgunSandbox(port=0)
-    sandbox.start()
-    sandbox.add_domain(DOMAIN, state="active")
-    try:
-        yield sandbox
-    finally:
-        sandbox.stop()
 
 
 def send(

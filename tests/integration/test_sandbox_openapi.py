@@ -8,7 +8,6 @@ follows the documentation.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -84,17 +83,6 @@ def documented_contract(spec: dict[str, Any]) -> Contract:
     for model in ("Bounce", "Unsubscribe", "Complaint"):
         schemas[f"github.com-mailgun-blackbook-model-{model}"]["properties"]["created_at"] = {"type": "string"}
     return Contract(corrected)
-
-
-@pytest.fixture
-def sandbox() -> Iterator[MailgunSandbox]:
-    sandbox = MailgunSandbox(port=0)
-    sandbox.start()
-    sandbox.add_domain(DOMAIN, state="active")
-    try:
-        yield sandbox
-    finally:
-        sandbox.stop()
 
 
 def call(sandbox: MailgunSandbox, method: str, path: str, *, key: str | None = None, **kwargs: Any) -> Any:

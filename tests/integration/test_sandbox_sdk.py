@@ -16,17 +16,6 @@ DOMAIN = "mg.shop.test"
 
 
 @pytest.fixture
-def sandbox() -> Iterator[MailgunSandbox]:
-    sandbox = MailgunSandbox(port=0)
-    sandbox.start()
-    sandbox.add_domain(DOMAIN, state="active")
-    try:
-        yield sandbox
-    finally:
-        sandbox.stop()
-
-
-@pytest.fixture
 def client(sandbox: MailgunSandbox) -> Iterator[Client]:
     # api_url is the base host; the SDK adds /v3, /v4 itself (and allows http only for 127.0.0.1).
     policy = RetryPolicy(max_retries=2, base_delay=0.01, max_delay=0.05)

@@ -88,16 +88,7 @@ def receiver() -> Iterator[Receiver]:
         receiver.stop()
 
 
-@pytest.fixture
-def sandbox() -> Iterator[MailgunSandbox]:
-    sandbox = MailgunSandbox(port=0, signing_key=SIGNING_KEY)
-    sandbox.webhook_retry_scale = 0.00001  # the whole 8 h schedule in about 0.3 s
-    sandbox.start()
-    sandbox.add_domain(DOMAIN, state="active")
-    try:
-        yield sandbox
-    finally:
-        sandbox.stop()
+WEBHOOK_RETRY_SCALE = 0.00001  # the whole 8 h schedule in about 0.3 s
 
 
 def hook(sandbox: MailgunSandbox, webhook: str, *urls: str) -> None:

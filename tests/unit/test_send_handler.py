@@ -2,27 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
 from datetime import timedelta
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
 from tagmail import bootstrap
 from tagmail.services.send import PermanentSendFailure, TransientSendFailure
+from tests.handlers import load_handler
 
 HANDLER = Path(__file__).resolve().parents[2] / "functions" / "send" / "app.py"
-
-
-def load_handler() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("send_handler_under_test", HANDLER)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 class Recorder:
@@ -67,7 +57,7 @@ def run(monkeypatch: pytest.MonkeyPatch, failure: Exception | None, body: str = 
     recorder = Recorder(failure)
     for name in ("send_service", "send_queue", "dead_letters"):
         monkeypatch.setattr(bootstrap, name, lambda: recorder)
-    return load_handler().lambda_handler(sqs_event(body), None), recorder
+    return load_handler("send").lambda_handler(sqs_event(body), None), recorder
 
 
 def test_a_deferral_with_a_known_wait_brings_the_request_back_then(monkeypatch: pytest.MonkeyPatch) -> None:

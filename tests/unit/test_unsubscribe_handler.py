@@ -4,12 +4,10 @@ localized, escaped and locked down."""
 from __future__ import annotations
 
 import base64
-import importlib.util
 import json
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -20,19 +18,11 @@ from tagmail.domain.settings import MailSettings, ProjectSecrets
 from tagmail.domain.stats import Counter
 from tagmail.domain.users import UserProfile
 from tagmail.pages.unsubscribe import choose_locale
+from tests.handlers import load_handler
 from tests.unit.test_unsubscribe_service import PROJECT, Unsubscribes
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "events" / "unsubscribe"
-
-
-def load_handler() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("unsubscribe_app", ROOT / "functions" / "unsubscribe" / "app.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture
@@ -47,7 +37,7 @@ Call = Callable[..., dict[str, Any]]
 
 @pytest.fixture
 def call(subs: Unsubscribes) -> Call:
-    handler = load_handler()
+    handler = load_handler("unsubscribe")
 
     def invoke(
         method: str,
@@ -202,7 +192,7 @@ def test_the_sample_events_work_with_the_sample_secret(subs: Unsubscribes) -> No
     subs.secrets.put(sample_project, ProjectSecrets(unsubscribe_secret="sample-unsubscribe-secret"))
     profile = replace(UserProfile.new(sample_project, "u:user-42", subs.clock()), subscription=True)
     subs.users.save(profile, expected=None)
-    handler = load_handler()
+    handler = load_handler("unsubscribe")
 
     def run(name: str) -> dict[str, Any]:
         return handler.lambda_handler(json.loads((SAMPLES / f"{name}.json").read_text()), None)  # type: ignore[no-any-return]

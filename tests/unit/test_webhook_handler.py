@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import base64
-import importlib.util
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -18,20 +16,12 @@ from tagmail.domain.projects import Project
 from tagmail.domain.sending import MessageStatus
 from tagmail.domain.settings import MailSettings, ProjectSecrets
 from tagmail.domain.suppressions import SuppressionReason
+from tests.handlers import load_handler
 from tests.unit.test_webhook_service import Webhooks
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "events" / "webhook"
 SAMPLE_PROJECT, SAMPLE_KEY, SAMPLE_DOMAIN = "p0123456789abcdef", "sample-signing-key", "mail.shop.example"
-
-
-def load_handler() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("webhook_app", ROOT / "functions" / "webhook" / "app.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture
@@ -43,7 +33,7 @@ def hooks(monkeypatch: pytest.MonkeyPatch) -> Webhooks:
 
 @pytest.fixture
 def call(hooks: Webhooks) -> Callable[[dict[str, Any]], dict[str, Any]]:
-    handler = load_handler()
+    handler = load_handler("webhook")
     return lambda event: handler.lambda_handler(event, None)
 
 
