@@ -447,6 +447,7 @@ def test_the_openapi_document_is_valid_and_lists_every_route(api: Api, local_sta
         ("POST", "/admin/v1/campaigns/{campaign_id}/pause"),
         ("POST", "/admin/v1/campaigns/{campaign_id}/resume"),
         ("POST", "/admin/v1/campaigns/{campaign_id}/archive"),
+        ("GET", "/admin/v1/campaigns/{campaign_id}/results"),
         ("GET", "/admin/v1/messages/{send_key}"),
         ("GET", "/admin/v1/users/{user_id}"),
         ("GET", "/admin/v1/usage"),

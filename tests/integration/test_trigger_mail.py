@@ -448,3 +448,22 @@ def test_holdout_users_get_nothing_and_are_counted(shop: Shop) -> None:
     assert counted.get(Counter.SCHEDULED, 0) == 0
     assert all(mails_to(shop.stack, address) == [] for _, address in held)
     assert shop.counters(created["id"])[Counter.SCHEDULED] == 3
+
+
+def test_a_purchase_after_the_mail_shows_in_the_results(shop: Shop) -> None:
+    campaign = shop.campaign(delay_seconds=None)  # immediate
+    user_id, address = shop.customer("converts")
+    cart_add(shop, user_id, "c-1")
+    [mail] = wait_for(lambda: mails_to(shop.stack, address), "the mail")
+    send_key = mail["user_variables"]["tagmail_send"]
+    wait_for(lambda: (r := bootstrap.message_store().get(shop.project_id, send_key)) and r.mailgun_id, "the send")
+
+    purchase(shop, user_id, "c-1")
+
+    def converted() -> dict[str, Any] | None:
+        groups = shop.admin("GET", f"/campaigns/{campaign['id']}/results").json()["groups"]
+        return next((g for g in groups if g["group"] == "A" and g["converted"]), None)
+
+    group = wait_for(converted, "the conversion in the results")
+    assert (group["entered"], group["sent"], group["converted"], group["revenue"]) == (1, 1, 1, 3980.0)
+    assert group["conversion_rate"] == 1.0

@@ -484,6 +484,7 @@ class FakeCampaignEntries:
     def __init__(self, stats: FakeStats) -> None:
         self.items: dict[tuple[str, str, str, str], CampaignEntry] = {}
         self.stats = stats
+        self.revenue: dict[tuple[str, str, str], float] = {}
 
     def record(self, entry: CampaignEntry, counts: Mapping[Counter, int], expires_at: datetime) -> bool:
         key = (entry.project_id, entry.user_key, entry.campaign_id, entry.entry_id)
@@ -509,11 +510,34 @@ class FakeCampaignEntries:
     def cancel(self, entry: CampaignEntry, reason: str, counts: Mapping[Counter, int]) -> bool:
         key = (entry.project_id, entry.user_key, entry.campaign_id, entry.entry_id)
         stored = self.items.get(key)
-        if stored is None or stored.outcome is not EntryOutcome.SCHEDULED:
+        if stored is None or stored.outcome not in (EntryOutcome.SCHEDULED, EntryOutcome.HOLDOUT):
             return False
         self.items[key] = replace(stored, outcome=EntryOutcome.CANCELLED, reason=reason)
         self.stats.add(entry.project_id, entry.campaign_id, entry.group, counts)
         return True
+
+    def convert(
+        self, entry: CampaignEntry, by: str, at: datetime, revenue: float, counts: Mapping[Counter, int]
+    ) -> bool:
+        key = (entry.project_id, entry.user_key, entry.campaign_id, entry.entry_id)
+        stored = self.items[key]
+        if stored.converted_at is not None:
+            return False
+        self.items[key] = replace(stored, converted_at=at, converted_by=by)
+        self.stats.add(entry.project_id, entry.campaign_id, entry.group, counts)
+        group = (entry.project_id, entry.campaign_id, entry.group)
+        self.revenue[group] = self.revenue.get(group, 0.0) + revenue
+        return True
+
+    def of_campaign(self, project_id: str, campaign_id: str) -> dict[str, dict[str, float]]:
+        """The figures the results read (FakeStats' counters and the revenue)."""
+        return {
+            group: {
+                **{counter.value: float(value) for counter, value in row.items()},
+                "revenue": self.revenue.get((project_id, campaign_id, group), 0.0),
+            }
+            for group, row in self.stats.of_campaign(project_id, campaign_id).items()
+        }
 
     def outcomes(self) -> list[EntryOutcome]:
         return [entry.outcome for entry in self.items.values()]

@@ -8,9 +8,11 @@ from typing import Any
 import pytest
 
 from tagmail import bootstrap
-from tagmail.domain.campaigns import CampaignStatus
+from tagmail.domain.campaigns import HOLDOUT, CampaignStatus
+from tagmail.domain.stats import Counter
+from tagmail.services.campaign_results import CampaignResultsService
 from tagmail.services.campaigns import CampaignAdmin
-from tests.unit.fakes import FakeCampaigns
+from tests.unit.fakes import FakeCampaignEntries, FakeCampaigns
 from tests.unit.test_admin_api import Admin, body
 
 CART_TRIGGER = {
@@ -30,6 +32,9 @@ class CampaignApi(Admin):
         self.campaigns = FakeCampaigns()
         admin = CampaignAdmin(campaigns=self.campaigns, templates=self.templates, clock=self.clock)
         monkeypatch.setattr(bootstrap, "campaign_admin", lambda: admin)
+        self.figures = FakeCampaignEntries(self.stats)
+        results = CampaignResultsService(campaigns=self.campaigns, figures=self.figures)
+        monkeypatch.setattr(bootstrap, "campaign_results", lambda: results)
 
     def template(self, name: str = "cart") -> str:
         created = self.call(
@@ -224,6 +229,34 @@ def test_another_projects_campaign_is_not_found(api: CampaignApi) -> None:
     assert body(api.call("GET", "/campaigns", key=api.other.admin_key)) == {"items": []}
 
 
+def test_results_show_each_variant_and_the_holdout_with_conversions_and_lift(api: CampaignApi) -> None:
+    campaign_id = api.draft()["id"]
+    project_id = api.project.project_id
+    for group, entered, converted, revenue in (
+        ("A", 100, 10, 39800.0),
+        ("B", 300, 24, 95520.0),
+        (HOLDOUT, 40, 2, 7960.0),
+    ):
+        api.stats.add(project_id, campaign_id, group, {Counter.ENTERED: entered, Counter.CONVERTED: converted})
+        api.figures.revenue[(project_id, campaign_id, group)] = revenue
+    api.stats.add(project_id, campaign_id, "A", {Counter.ACCEPTED: 98, Counter.UNIQUE_OPENED: 50})
+
+    response = api.call("GET", f"/campaigns/{campaign_id}/results")
+
+    assert response["statusCode"] == 200, response["body"]
+    results = body(response)
+    groups = {group["group"]: group for group in results["groups"]}
+    assert list(groups) == ["A", "B", "holdout"]
+    assert (groups["A"]["sent"], groups["A"]["unique_opened"], groups["A"]["revenue"]) == (98, 50, 39800.0)
+    assert groups["A"]["conversion_rate"] == 0.1
+    assert groups["A"]["lift"] == pytest.approx(0.1 / 0.05 - 1)
+    assert groups["B"]["lift"] == pytest.approx(0.08 / 0.05 - 1)
+    assert groups["holdout"]["holdout"] is True
+    assert groups["holdout"]["lift"] is None
+    assert results["conversion"] == {"event": "purchase", "window_seconds": 604800, "revenue_property": "revenue"}
+    assert api.call("GET", f"/campaigns/{campaign_id}/results", key=api.other.admin_key)["statusCode"] == 404
+
+
 def test_the_openapi_document_lists_the_campaign_routes(api: CampaignApi) -> None:
     document = body(api.call("GET", "/openapi.json", key=None))
     routes = {(method.upper(), path) for path, item in document["paths"].items() for method in item}
@@ -235,4 +268,5 @@ def test_the_openapi_document_lists_the_campaign_routes(api: CampaignApi) -> Non
         ("PATCH", "/admin/v1/campaigns/{campaign_id}"),
         *{("POST", f"/admin/v1/campaigns/{{campaign_id}}/{action}") for action in ("activate", "pause", "resume")},
         ("POST", "/admin/v1/campaigns/{campaign_id}/archive"),
+        ("GET", "/admin/v1/campaigns/{campaign_id}/results"),
     }

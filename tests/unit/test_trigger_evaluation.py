@@ -12,7 +12,7 @@ import pytest
 
 from tagmail.domain.campaigns import HOLDOUT, Campaign, CampaignAction, CampaignStatus, Variant
 from tagmail.domain.projects import Project
-from tagmail.domain.sending import SendKind
+from tagmail.domain.sending import MessageRecord, MessageStatus, SendKind, SendRequest
 from tagmail.domain.settings import MailSettings
 from tagmail.domain.stats import Counter
 from tagmail.domain.tracking import StoredEvent
@@ -28,6 +28,7 @@ from tagmail.domain.triggers import (
     execution_name,
 )
 from tagmail.domain.users import UserProfile
+from tagmail.services.campaign_results import CampaignResultsService
 from tagmail.services.campaigns import CampaignAdmin
 from tagmail.services.triggers import PendingSends, TriggerEvaluator
 from tests.unit.fakes import (
@@ -36,6 +37,7 @@ from tests.unit.fakes import (
     FakeClock,
     FakeDelayedSends,
     FakeFrequencyCaps,
+    FakeMessages,
     FakeProjects,
     FakeSendQueue,
     FakeStats,
@@ -62,6 +64,7 @@ class Triggers:
         self.caps = FakeFrequencyCaps()
         self.queue = FakeSendQueue()
         self.delayed = FakeDelayedSends()
+        self.messages = FakeMessages()
         self.pending = PendingSends(entries=self.entries, delayed=self.delayed, caps=self.caps, clock=self.clock)
         self.evaluator = TriggerEvaluator(
             campaigns=self.campaigns,
@@ -72,6 +75,7 @@ class Triggers:
             queue=self.queue,
             delayed=self.delayed,
             pending=self.pending,
+            messages=self.messages,
             clock=self.clock,
         )
 
@@ -439,3 +443,153 @@ def test_pausing_a_campaign_stops_its_pending_sends_and_it_takes_no_new_entries(
     assert triggers.delayed.pending() == {}
     assert triggers.counts()[Counter.CANCELLED] == 3
     assert len(triggers.delayed.started) == 3
+
+
+# -- conversions ------------------------------------------------------------------------------------
+
+
+def mark(triggers: Triggers, request: SendRequest, status: MessageStatus = MessageStatus.DELIVERED) -> None:
+    """The send path's record of the request, as it stands after sending."""
+    now = triggers.clock()
+    record = MessageRecord(
+        project_id=request.project_id,
+        send_key=request.send_key,
+        kind=request.kind,
+        status=status,
+        campaign_id=request.campaign_id,
+        variant=request.variant,
+        created_at=now,
+        updated_at=now,
+        user_key=request.user_key,
+    )
+    assert triggers.messages.reserve(record) is not None
+
+
+def immediate(triggers: Triggers, **fields: Any) -> Campaign:
+    return triggers.campaign(trigger=TriggerRule(entry_event="cart_add", exit_events=("purchase",)), **fields)
+
+
+def test_a_purchase_after_the_mail_converts_the_entry_once_with_its_revenue(triggers: Triggers) -> None:
+    immediate(triggers)
+    triggers.event("cart_add")
+    mark(triggers, triggers.queue.requests[0])
+    triggers.clock.advance(days=2)
+
+    purchase = triggers.event("purchase", revenue=3980)
+    triggers.evaluator.evaluate(purchase)  # redelivered
+    triggers.event("purchase", revenue=1000)  # a second purchase: the entry converted already
+
+    assert triggers.counts()[Counter.CONVERTED] == 1
+    assert triggers.entries.revenue[(PROJECT, "cart", "A")] == 3980
+
+
+@pytest.mark.parametrize(
+    ("status", "days", "converts"),
+    [
+        (MessageStatus.OPENED, 6.9, True),
+        (MessageStatus.DELIVERED, 7.1, False),  # after the window
+        (MessageStatus.SKIPPED, 1, False),  # never sent
+        (MessageStatus.FAILED_PERMANENT, 1, False),  # bounced
+    ],
+)
+def test_only_a_sent_mail_converts_and_only_within_the_window(
+    triggers: Triggers, status: MessageStatus, days: float, converts: bool
+) -> None:
+    immediate(triggers)
+    triggers.event("cart_add")
+    mark(triggers, triggers.queue.requests[0], status)
+    triggers.clock.advance(days=days)
+
+    triggers.event("purchase", revenue=500)
+
+    assert triggers.counts().get(Counter.CONVERTED, 0) == int(converts)
+
+
+def test_the_latest_mail_before_the_purchase_converts(triggers: Triggers) -> None:
+    triggers.campaign(trigger=TriggerRule(entry_event="cart_add", frequency_cap=FrequencyCap(period=None)))
+    triggers.event("cart_add")
+    triggers.clock.advance(hours=5)
+    triggers.event("cart_add")
+    for request in triggers.queue.requests:
+        mark(triggers, request)
+
+    triggers.event("purchase")
+
+    converted = [e for e in triggers.entries.items.values() if e.converted_at is not None]
+    assert [e.entered_at for e in converted] == [START + timedelta(hours=5)]
+
+
+def test_the_holdout_converts_after_the_mail_would_have_gone_and_leaves_on_an_exit_before(
+    triggers: Triggers,
+) -> None:
+    triggers.campaign(holdout=0.5)  # one hour's delay, exit on purchase
+    users = [f"u:{i}" for i in range(40)]
+    held = [user for user in users if triggers.campaigns.items[(PROJECT, "cart")].assign(user).holdout]
+    early, late = held[: len(held) // 2], held[len(held) // 2 :]
+    for user in held:
+        triggers.event("cart_add", user)
+
+    triggers.clock.advance(minutes=30)
+    for user in early:
+        triggers.event("purchase", user)  # before the mail would have gone: out, as a mailed user would be
+    triggers.clock.advance(hours=2)
+    for user in [*early, *late]:
+        triggers.event("purchase", user, revenue=100)
+
+    held_row = triggers.counts(group=HOLDOUT)
+    assert held_row[Counter.CANCELLED] == len(early)
+    assert held_row[Counter.CONVERTED] == len(late)
+    assert triggers.entries.revenue[(PROJECT, "cart", HOLDOUT)] == 100 * len(late)
+
+
+def test_a_paused_campaigns_sent_mails_still_convert(triggers: Triggers) -> None:
+    immediate(triggers)
+    triggers.event("cart_add")
+    mark(triggers, triggers.queue.requests[0])
+    admin = CampaignAdmin(campaigns=triggers.campaigns, templates=FakeTemplateStore(), clock=triggers.clock)
+    admin.act(PROJECT, "cart", CampaignAction.PAUSE)
+    triggers.clock.advance(days=1)
+
+    triggers.event("purchase", revenue="not a number")
+
+    assert triggers.counts()[Counter.CONVERTED] == 1
+    assert triggers.entries.revenue[(PROJECT, "cart", "A")] == 0
+
+
+def test_results_show_each_variant_against_the_holdout(triggers: Triggers) -> None:
+    triggers.campaign(
+        holdout=0.3,
+        variants=(Variant("A", "t", 1), Variant("B", "t", 1)),
+        trigger=TriggerRule(entry_event="cart_add", frequency_cap=FrequencyCap(period=None)),
+    )
+    for i in range(300):
+        triggers.event("cart_add", f"u:{i}")
+    for request in triggers.queue.requests:
+        mark(triggers, request)
+    triggers.clock.advance(hours=1)
+    campaign = triggers.campaigns.items[(PROJECT, "cart")]
+    members: dict[str, list[str]] = {}
+    for i in range(300):
+        members.setdefault(campaign.assign(f"u:{i}").group, []).append(f"u:{i}")
+    for group, users in members.items():
+        every = 2 if group == "A" else 4  # A converts a half of its users, the others a quarter
+        for user in users[::every]:
+            triggers.event("purchase", user, revenue=10)
+
+    results = CampaignResultsService(campaigns=triggers.campaigns, figures=triggers.entries).results(PROJECT, "cart")
+
+    by_group = {group.group: group for group in results.groups}
+    assert list(by_group) == ["A", "B", HOLDOUT]
+    assert sum(group.entered for group in results.groups) == 300
+    assert by_group[HOLDOUT].scheduled == 0
+    for group in results.groups:
+        assert group.entered == len(members[group.group])
+        assert group.converted == len(members[group.group][:: 2 if group.group == "A" else 4])
+        assert group.revenue == 10 * group.converted
+        assert group.conversion_rate == group.converted / group.entered
+    lift_a, lift_b = results.lift(by_group["A"]), results.lift(by_group["B"])
+    holdout_rate = by_group[HOLDOUT].conversion_rate
+    assert holdout_rate is not None
+    assert lift_a == pytest.approx(by_group["A"].converted / by_group["A"].entered / holdout_rate - 1)
+    assert lift_b == pytest.approx(by_group["B"].converted / by_group["B"].entered / holdout_rate - 1)
+    assert results.lift(by_group[HOLDOUT]) is None

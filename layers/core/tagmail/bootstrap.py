@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from tagmail.adapters.template_store import DynamoTemplates
     from tagmail.adapters.usage_store import DynamoUsage
     from tagmail.domain.settings import MailSettings, ProjectSecrets
+    from tagmail.services.campaign_results import CampaignResultsService
     from tagmail.services.campaigns import CampaignAdmin
     from tagmail.services.domain_readiness import DomainReadinessService
     from tagmail.services.event_stream import EventStreamConsumer
@@ -446,6 +447,7 @@ def trigger_evaluator() -> TriggerEvaluator:
         queue=send_queue(),
         delayed=delayed_sends(),
         pending=pending_sends(),
+        messages=message_store(),
         clock=utc_now,
     )
 
@@ -483,3 +485,11 @@ def trigger_recheck() -> TriggerRecheck:
     from tagmail.services.trigger_recheck import TriggerRecheck
 
     return TriggerRecheck(campaigns=campaign_store(), history=DynamoEventHistory(tables().events))
+
+
+@functools.cache
+def campaign_results() -> CampaignResultsService:
+    from tagmail.adapters.campaign_store import DynamoCampaignFigures
+    from tagmail.services.campaign_results import CampaignResultsService
+
+    return CampaignResultsService(campaigns=campaign_store(), figures=DynamoCampaignFigures(tables().stats))

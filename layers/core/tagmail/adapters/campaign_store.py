@@ -137,6 +137,8 @@ class CampaignEntryItem(Model):
     reason = UnicodeAttribute(null=True)
     # "<project>#<campaign>" while a send is pending: only those are in the by_campaign index.
     pending_campaign = UnicodeAttribute(null=True)
+    converted_at = UTCDateTimeAttribute(null=True)
+    converted_by = UnicodeAttribute(null=True)
     expires_at = NumberAttribute()
     by_campaign: EntriesByCampaign
 
@@ -193,18 +195,33 @@ class DynamoCampaignEntries:
             raise unavailable(exc) from exc
 
     def cancel(self, entry: CampaignEntry, reason: str, counts: Mapping[Counter, int]) -> bool:
-        """Mark a scheduled entry cancelled and add its counts; False if it was not scheduled."""
+        """Mark a scheduled (or held-out) entry cancelled and add its counts; False if it was not."""
         item = self._model(f"{entry.project_id}#{entry.user_key}", f"{entry.campaign_id}#{entry.entry_id}")
         actions = [
             self._model.outcome.set(EntryOutcome.CANCELLED.value),
             self._model.reason.set(reason),
             self._model.pending_campaign.remove(),
         ]
-        condition = self._model.outcome == EntryOutcome.SCHEDULED.value
+        condition = self._model.outcome.is_in(EntryOutcome.SCHEDULED.value, EntryOutcome.HOLDOUT.value)
         return self._transact(entry, counts, lambda t: t.update(item, actions=actions, condition=condition))
 
-    def _transact(self, entry: CampaignEntry, counts: Mapping[Counter, int], write: Any) -> bool:
+    def convert(
+        self, entry: CampaignEntry, by: str, at: datetime, revenue: float, counts: Mapping[Counter, int]
+    ) -> bool:
+        """Note the entry's conversion (by event `by`) and add its counts and revenue; False if it
+        converted before."""
+        item = self._model(f"{entry.project_id}#{entry.user_key}", f"{entry.campaign_id}#{entry.entry_id}")
+        measured = (EntryOutcome.QUEUED.value, EntryOutcome.SCHEDULED.value, EntryOutcome.HOLDOUT.value)
+        condition = self._model.converted_at.does_not_exist() & self._model.outcome.is_in(*measured)
+        actions = [self._model.converted_at.set(at), self._model.converted_by.set(by)]
+        return self._transact(
+            entry, counts, lambda t: t.update(item, actions=actions, condition=condition), revenue=revenue
+        )
+
+    def _transact(self, entry: CampaignEntry, counts: Mapping[Counter, int], write: Any, revenue: float = 0) -> bool:
         counters = [getattr(self._stats, counter.value).add(value) for counter, value in counts.items() if value]
+        if revenue:
+            counters.append(self._stats.revenue.add(revenue))
         try:
             with TransactWrite(connection=_connection(self._model)) as transaction:
                 write(transaction)
@@ -239,7 +256,29 @@ def _entry_from_item(item: CampaignEntryItem) -> CampaignEntry:
         execution_arn=item.execution_arn,
         exit_key_value=item.exit_key_value,
         reason=item.reason,
+        converted_at=item.converted_at,
+        converted_by=item.converted_by,
     )
+
+
+class DynamoCampaignFigures:
+    """A campaign's counters per group (variant or holdout), with the revenue of its conversions."""
+
+    def __init__(self, stats: type[StatsItem]) -> None:
+        self._stats = stats
+
+    def of_campaign(self, project_id: str, campaign_id: str) -> dict[str, dict[str, float]]:
+        try:
+            rows = self._stats.query(f"{project_id}#{campaign_id}", consistent_read=True)
+            return {
+                row.sk: {
+                    **{counter.value: float(getattr(row, counter.value) or 0) for counter in Counter},
+                    "revenue": float(row.revenue or 0),
+                }
+                for row in rows
+            }
+        except PynamoDBException as exc:
+            raise unavailable(exc) from exc
 
 
 # -- frequency caps -----------------------------------------------------------------------------

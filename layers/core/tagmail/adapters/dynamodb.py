@@ -180,6 +180,9 @@ class StatsItem(Model):
     cancelled = NumberAttribute(null=True)
     holdout = NumberAttribute(null=True)
     capped = NumberAttribute(null=True)
+    converted = NumberAttribute(null=True)
+    # The conversions' revenue, summed (a decimal, so not one of the whole-number counters).
+    revenue = NumberAttribute(null=True)
 
 
 class IdempotencyItem(Model):

@@ -25,6 +25,7 @@ from tagmail.domain.triggers import (
 )
 from tagmail.domain.users import UserProfile
 from tagmail.errors import InvalidInput
+from tagmail.services.campaign_results import CampaignResults
 from tagmail.services.campaigns import CampaignDraft, CampaignEdit, VariantDraft
 from tagmail.services.domain_readiness import DomainStatus
 from tagmail.services.preview import Preview, QueuedTestSend, SampleData
@@ -869,3 +870,56 @@ class CampaignListOut(BaseModel):
 
 class CampaignActionOut(CampaignOut):
     stopped: int = Field(default=0, description="pending delayed sends stopped by this pause or archive")
+
+
+class GroupResultOut(BaseModel):
+    group: str = Field(description="a variant's name, or holdout")
+    holdout: bool
+    entered: int
+    scheduled: int = Field(description="sends created, at once or delayed")
+    cancelled: int = Field(description="pending sends an exit event (or a pause) cancelled")
+    capped: int = Field(description="entries a frequency cap refused")
+    sent: int = Field(description="mails Mailgun accepted")
+    delivered: int
+    unique_opened: int
+    unique_clicked: int
+    converted: int = Field(description="users who did the conversion event within the window")
+    revenue: float = Field(description="the conversions' revenue property, summed")
+    conversion_rate: float | None = Field(description="converted / entered")
+    revenue_per_entry: float | None
+    lift: float | None = Field(description="conversion rate over the holdout's, minus 1 (0.25: 25 % more)")
+
+
+class CampaignResultsOut(BaseModel):
+    campaign_id: str
+    status: CampaignStatus
+    conversion: ConversionSpec
+    groups: list[GroupResultOut]
+
+    @classmethod
+    def of(cls, results: CampaignResults) -> CampaignResultsOut:
+        return cls(
+            campaign_id=results.campaign.id,
+            status=results.campaign.status,
+            conversion=ConversionSpec.of(results.campaign.conversion),
+            groups=[
+                GroupResultOut(
+                    group=group.group,
+                    holdout=group.holdout,
+                    entered=group.entered,
+                    scheduled=group.scheduled,
+                    cancelled=group.cancelled,
+                    capped=group.capped,
+                    sent=group.sent,
+                    delivered=group.delivered,
+                    unique_opened=group.unique_opened,
+                    unique_clicked=group.unique_clicked,
+                    converted=group.converted,
+                    revenue=group.revenue,
+                    conversion_rate=group.conversion_rate,
+                    revenue_per_entry=group.revenue_per_entry,
+                    lift=results.lift(group),
+                )
+                for group in results.groups
+            ],
+        )

@@ -25,3 +25,5 @@ class Counter(StrEnum):
     CANCELLED = "cancelled"
     HOLDOUT = "holdout"
     CAPPED = "capped"
+    # Users who did the campaign's conversion event within its window (see CampaignEntry).
+    CONVERTED = "converted"

@@ -347,9 +347,38 @@ class CampaignEntry:
     execution_arn: str | None = None
     exit_key_value: str | None = None
     reason: str | None = None
+    converted_at: datetime | None = None
+    # The conversion event that converted it (a redelivered one converts nothing more).
+    converted_by: str | None = None
 
     def is_pending(self, now: datetime) -> bool:
         return self.outcome is EntryOutcome.SCHEDULED and self.due_at is not None and self.due_at > now
+
+    def is_waiting(self, now: datetime) -> bool:
+        """Before its due time: a pending send, or a holdout entry whose mail would still wait
+        (an exit event then takes it out too, so both groups are measured alike)."""
+        waits = self.outcome in (EntryOutcome.SCHEDULED, EntryOutcome.HOLDOUT)
+        return waits and self.due_at is not None and self.due_at > now
+
+    @property
+    def measured_from(self) -> datetime | None:
+        """When conversions start to count: the send (or, for the holdout, when the mail would
+        have gone). None for an entry that never mails and is not held out."""
+        if self.outcome in (EntryOutcome.QUEUED, EntryOutcome.SCHEDULED, EntryOutcome.HOLDOUT):
+            return self.due_at or self.entered_at
+        return None
+
+    def converts_at(self, moment: datetime, window: timedelta) -> bool:
+        start = self.measured_from
+        return self.converted_at is None and start is not None and start <= moment <= start + window
+
+
+def revenue_of(properties: Mapping[str, Any], revenue_property: str | None) -> float:
+    """The revenue a conversion event states (0 when it states none, or not as a number)."""
+    if revenue_property is None:
+        return 0.0
+    found, value = lookup(properties, revenue_property)
+    return float(value) if found and _is_number(value) else 0.0
 
 
 def parse_event_time(text: str) -> datetime:

@@ -275,7 +275,20 @@ class CampaignEntries(Protocol):
         ...
 
     def cancel(self, entry: CampaignEntry, reason: str, counts: Mapping[Counter, int]) -> bool:
-        """Mark a scheduled entry cancelled and add `counts` at once; False if it was not scheduled."""
+        """Mark a scheduled (or held-out) entry cancelled and add `counts` at once; False if it was not."""
+        ...
+
+    def convert(
+        self, entry: CampaignEntry, by: str, at: datetime, revenue: float, counts: Mapping[Counter, int]
+    ) -> bool:
+        """Note that event `by` converted the entry, adding `counts` and `revenue` at once; False
+        if it converted before."""
+        ...
+
+
+class CampaignFigures(Protocol):
+    def of_campaign(self, project_id: str, campaign_id: str) -> dict[str, dict[str, float]]:
+        """Each group's counters (by Counter value) and "revenue"."""
         ...
 
 

@@ -1,7 +1,9 @@
 """Trigger evaluation: each stored event is matched against its project's active trigger
 campaigns. An entry event puts the user into a group (a variant or the holdout), passes the
 frequency caps, and becomes a send request now or a pending delayed send; an exit event stops the
-user's pending sends it applies to. Every step is idempotent, because the stream redelivers."""
+user's pending sends it applies to; a conversion event converts the user's latest entry whose mail
+was sent (or would have been, for the holdout) within the window. Every step is idempotent,
+because the stream redelivers."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from tagmail.domain.campaigns import Campaign, CampaignStatus, Variant
-from tagmail.domain.sending import SendKind, SendRequest
+from tagmail.domain.sending import MessageStatus, SendKind, SendRequest
 from tagmail.domain.stats import Counter
 from tagmail.domain.tracking import StoredEvent
 from tagmail.domain.triggers import (
@@ -27,6 +29,7 @@ from tagmail.domain.triggers import (
     execution_name,
     exit_applies,
     parse_event_time,
+    revenue_of,
     unique,
 )
 from tagmail.domain.users import UserProfile, anonymous_key, user_key
@@ -37,6 +40,7 @@ from tagmail.services.ports import (
     Clock,
     DelayedSends,
     FrequencyCaps,
+    MessageRepository,
     ProjectRepository,
     SendQueue,
     UserRepository,
@@ -53,12 +57,28 @@ IMMEDIATE_WITHIN = timedelta(seconds=1)
 ENTRY_RETENTION_AFTER_WINDOW = timedelta(days=1)
 # Pending sends a pause or an archive stops in one request; the rest are skipped when due.
 MAX_STOPS_PER_REQUEST = 500
+# A mail in one of these reached Mailgun (and, but for a later bounce, the reader).
+SENT = frozenset(
+    {
+        MessageStatus.ACCEPTED,
+        MessageStatus.FAILED_TEMPORARY,
+        MessageStatus.DELIVERED,
+        MessageStatus.OPENED,
+        MessageStatus.CLICKED,
+        MessageStatus.COMPLAINED,
+        MessageStatus.UNSUBSCRIBED,
+    }
+)
 
 
 @dataclass(frozen=True)
 class ProjectTriggers:
     time_zone: str | None
+    # Active campaigns: entries and exits.
     campaigns: tuple[Campaign, ...]
+    # Every campaign whose mails may still convert: the active ones, and those paused or archived
+    # less than a conversion window ago.
+    measured: tuple[Campaign, ...]
     loaded_at: datetime
 
 
@@ -102,6 +122,7 @@ class TriggerEvaluator:
         queue: SendQueue,
         delayed: DelayedSends,
         pending: PendingSends,
+        messages: MessageRepository,
         clock: Clock,
         cache_ttl: timedelta = CAMPAIGN_CACHE_TTL,
     ) -> None:
@@ -113,6 +134,7 @@ class TriggerEvaluator:
         self._queue = queue
         self._delayed = delayed
         self._pending = pending
+        self._messages = messages
         self._clock = clock
         self._cache_ttl = cache_ttl
         self._cache: OrderedDict[str, ProjectTriggers] = OrderedDict()
@@ -123,8 +145,12 @@ class TriggerEvaluator:
         triggers = self._triggers(stored.project_id)
         exiting = [c for c in triggers.campaigns if _rule(c).is_exit(stored.event)]
         entering = [c for c in triggers.campaigns if _rule(c).enters(stored.event, stored.properties)]
+        converting = [c for c in triggers.measured if c.conversion.event == stored.event]
+        entries = _EntriesOnce(lambda actor: self._entries.of_user(stored.project_id, actor))
+        if converting:
+            self._convert(stored, converting, entries)
         if exiting:
-            self._exit(stored, exiting)
+            self._exit(stored, exiting, entries)
         if entering:
             profile = _ProfileOnce(lambda: self._profile(stored.project_id, stored.actor))
             for campaign in entering:
@@ -162,7 +188,9 @@ class TriggerEvaluator:
                 count("TriggerEntriesCapped")
             return
         if assignment.variant is None:
-            if self._entries.record(entry, {Counter.ENTERED: 1, Counter.HOLDOUT: 1}, keep_until):
+            # Held out at the time the mail would go: exits and conversions then count alike.
+            held = replace(entry, due_at=due)
+            if self._entries.record(held, {Counter.ENTERED: 1, Counter.HOLDOUT: 1}, keep_until):
                 count("TriggerHoldouts")
             return
         request = self._send_request(stored, campaign, assignment.variant, entry)
@@ -222,20 +250,58 @@ class TriggerEvaluator:
 
     # -- exit -------------------------------------------------------------------------------------
 
-    def _exit(self, stored: StoredEvent, campaigns: list[Campaign]) -> None:
+    def _exit(self, stored: StoredEvent, campaigns: list[Campaign], entries: _EntriesOnce) -> None:
         """Stop the pending sends of this user (known by either of the event's ids) that the exit
-        event applies to: entered no later than it, of a campaign it exits, with the same key."""
+        event applies to: entered no later than it, of a campaign it exits, with the same key.
+        Holdout entries still waiting leave the same way, so both groups are measured alike."""
         now = self._clock()
         exit_time = parse_event_time(stored.ts)
         by_id = {campaign.id: campaign for campaign in campaigns}
-        alias = anonymous_key(stored.anonymous_id) if stored.anonymous_id else None
-        for actor in unique([stored.actor, alias]):
-            for entry in self._entries.of_user(stored.project_id, actor):
+        for actor in _actors(stored):
+            for entry in entries(actor):
                 campaign = by_id.get(entry.campaign_id)
-                if campaign is None or not entry.is_pending(now) or entry.entered_at > exit_time:
+                if campaign is None or not entry.is_waiting(now) or entry.entered_at > exit_time:
                     continue
                 if exit_applies(entry.exit_key_value, _rule(campaign).exit_key_property, stored.properties):
                     self._pending.cancel(entry, "exited")
+
+    # -- conversion -------------------------------------------------------------------------------
+
+    def _convert(self, stored: StoredEvent, campaigns: list[Campaign], entries: _EntriesOnce) -> None:
+        """Per campaign, the user's latest entry whose mail went out (or, held out, would have)
+        within the conversion window before this event converts, with the event's revenue."""
+        at = parse_event_time(stored.ts)
+        by_id = {campaign.id: campaign for campaign in campaigns}
+        mine = [entry for actor in _actors(stored) for entry in entries(actor) if entry.campaign_id in by_id]
+        for campaign_id, campaign in by_id.items():
+            own = [entry for entry in mine if entry.campaign_id == campaign_id]
+            if any(entry.converted_by == stored.message_id for entry in own):
+                continue  # this event converted here already (a redelivery)
+            window = campaign.conversion.window
+            candidates = sorted(
+                (entry for entry in own if entry.converts_at(at, window)),
+                key=lambda entry: entry.measured_from or entry.entered_at,
+                reverse=True,
+            )
+            for entry in candidates:
+                if entry.outcome is EntryOutcome.HOLDOUT or self._was_sent(entry):
+                    revenue = revenue_of(stored.properties, campaign.conversion.revenue_property)
+                    if self._entries.convert(entry, stored.message_id, at, revenue, {Counter.CONVERTED: 1}):
+                        count("TriggerConversions")
+                    break
+
+    def _was_sent(self, entry: CampaignEntry) -> bool:
+        # The entry's send request has these fields, and so this send key.
+        key = SendRequest(
+            project_id=entry.project_id,
+            kind=SendKind.MARKETING,
+            template_id="",
+            occurrence=entry.entry_id,
+            campaign_id=entry.campaign_id,
+            user_key=entry.user_key,
+        ).send_key
+        record = self._messages.get(entry.project_id, key)
+        return record is not None and record.status in SENT
 
     # -- reads ------------------------------------------------------------------------------------
 
@@ -245,12 +311,15 @@ class TriggerEvaluator:
         if cached is not None and now - cached.loaded_at < self._cache_ttl:
             return cached
         project = self._projects.get(project_id)
-        campaigns = tuple(
-            campaign
-            for campaign in self._campaigns.list(project_id, CampaignStatus.ACTIVE)
-            if campaign.trigger is not None and campaign.variants
+        triggers = [c for c in self._campaigns.list(project_id) if c.trigger is not None and c.variants]
+        active = tuple(c for c in triggers if c.status is CampaignStatus.ACTIVE)
+        measured = tuple(
+            c
+            for c in triggers
+            if c.status is CampaignStatus.ACTIVE
+            or (c.status is not CampaignStatus.DRAFT and now - c.updated_at <= c.conversion.window)
         )
-        loaded = ProjectTriggers(project.settings.timezone if project else None, campaigns, now)
+        loaded = ProjectTriggers(project.settings.timezone if project else None, active, measured, now)
         self._cache[project_id] = loaded
         self._cache.move_to_end(project_id)
         while len(self._cache) > CACHED_PROJECTS:
@@ -262,6 +331,25 @@ class TriggerEvaluator:
         if profile is not None and profile.alias_of is not None:
             return self._users.get(project_id, user_key(profile.alias_of))
         return profile
+
+
+class _EntriesOnce:
+    """A user's entries, read on first use only, once per event and actor."""
+
+    def __init__(self, read: Callable[[str], list[CampaignEntry]]) -> None:
+        self._read = read
+        self._entries: dict[str, list[CampaignEntry]] = {}
+
+    def __call__(self, actor: str) -> list[CampaignEntry]:
+        if actor not in self._entries:
+            self._entries[actor] = self._read(actor)
+        return self._entries[actor]
+
+
+def _actors(stored: StoredEvent) -> tuple[str, ...]:
+    """The ids the event's user is known by: its actor, and the anonymous id it carried too."""
+    alias = anonymous_key(stored.anonymous_id) if stored.anonymous_id else None
+    return unique([stored.actor, alias])
 
 
 class _ProfileOnce:

@@ -8,7 +8,14 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 
 from tagmail import bootstrap
 from tagmail.api.auth import ProjectId
-from tagmail.api.models import CampaignActionOut, CampaignIn, CampaignListOut, CampaignOut, CampaignPatch
+from tagmail.api.models import (
+    CampaignActionOut,
+    CampaignIn,
+    CampaignListOut,
+    CampaignOut,
+    CampaignPatch,
+    CampaignResultsOut,
+)
 from tagmail.domain.campaigns import CampaignAction
 from tagmail.services.campaigns import ActionResult
 
@@ -62,3 +69,12 @@ def resume_campaign(project_id: ProjectId, campaign_id: str) -> CampaignActionOu
 @router.post("/campaigns/<campaign_id>/archive", tags=TAGS, summary="End a campaign for good, cancelling pending mails")
 def archive_campaign(project_id: ProjectId, campaign_id: str) -> CampaignActionOut:
     return _acted(bootstrap.campaign_admin().act(project_id, campaign_id, CampaignAction.ARCHIVE))
+
+
+@router.get(
+    "/campaigns/<campaign_id>/results",
+    tags=TAGS,
+    summary="Per variant and holdout: entries, sends, opens, clicks, conversions, revenue and lift",
+)
+def campaign_results(project_id: ProjectId, campaign_id: str) -> CampaignResultsOut:
+    return CampaignResultsOut.of(bootstrap.campaign_results().results(project_id, campaign_id))
