@@ -7,9 +7,9 @@ from dataclasses import replace
 
 import pytest
 
-from tagmail.domain.webhooks import WEBHOOK_TYPES as MAILGUN_WEBHOOK_TYPES
 from tagmail.adapters.mailgun import MailgunRejected, MailgunUnavailable
 from tagmail.domain.settings import MailSettings
+from tagmail.domain.webhooks import WEBHOOK_TYPES as MAILGUN_WEBHOOK_TYPES
 from tagmail.errors import Conflict, DependencyUnavailable, InvalidInput, NotFound
 from tagmail.services.projects import ProjectAdmin
 from tagmail.services.settings import (

@@ -452,6 +452,14 @@ def trigger_evaluator() -> TriggerEvaluator:
     )
 
 
+@functools.cache
+def trigger_recheck() -> TriggerRecheck:
+    from tagmail.adapters.event_history import DynamoEventHistory
+    from tagmail.services.trigger_recheck import TriggerRecheck
+
+    return TriggerRecheck(campaigns=campaign_store(), history=DynamoEventHistory(tables().events))
+
+
 # -- Sending domain readiness -------------------------------------------------------------------
 
 
@@ -477,14 +485,6 @@ def domain_readiness_service() -> DomainReadinessService:
         notifier=notifier(),
         clock=utc_now,
     )
-
-
-@functools.cache
-def trigger_recheck() -> TriggerRecheck:
-    from tagmail.adapters.event_history import DynamoEventHistory
-    from tagmail.services.trigger_recheck import TriggerRecheck
-
-    return TriggerRecheck(campaigns=campaign_store(), history=DynamoEventHistory(tables().events))
 
 
 @functools.cache
