@@ -1,4 +1,4 @@
-"""Benchmarks of the ingest path: `python -m bench` (or `make bench`). `--quick` for a smoke run.
+"""Benchmarks of the ingest and send paths: `python -m bench` (or `make bench`). `--quick` for a smoke run.
 
 Writes bench/results/latest.json and bench/results/latest.md, and prints the Markdown.
 """
@@ -17,9 +17,22 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from bench import coldstart, cost, harness, report, request_units, throughput
+from bench import (
+    built_imports,
+    coldstart,
+    cost,
+    harness,
+    report,
+    request_units,
+    send_cost,
+    send_path,
+    send_report,
+    throughput,
+)
+from bench import render as render_bench
 from bench.aws import local_stack
 from bench.capacity import item_size, write_units
+from bench.mail_stack import mail_stack
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -56,7 +69,7 @@ def machine_facts() -> dict[str, Any]:
     }
     return {
         "CPU": f"{os.cpu_count()} x {model} ({platform.machine()})",
-        "Python": f"{platform.python_implementation()} {platform.python_version()} (Lambda runs python3.12 on arm64)",
+        "Python": f"{platform.python_implementation()} {platform.python_version()} (Lambda runs python3.12 on x86_64)",
         "OS": f"{platform.system()} {platform.release()}",
         "packages": ", ".join(f"{name} {version}" for name, version in versions.items()),
         "commit": checkout(),
@@ -95,6 +108,9 @@ def main() -> None:
     # Cold imports first, while nothing else runs on the machine.
     imports = coldstart.import_times(rounds=4 if args.quick else 15, no_bytecode_rounds=2 if args.quick else 7)
     tops = {function: coldstart.top_packages(function) for function in ("ingest", "trigger")}
+    results["built_imports"] = built_imports.run(rounds=3 if args.quick else 11)
+    # Rendering needs no stack: one core, nothing else running.
+    results["render"] = render_bench.run(200 if args.quick else 3000)
 
     with local_stack() as stack:
         project = harness.setup(stack)
@@ -118,6 +134,19 @@ def main() -> None:
                 runs=1 if args.quick else 3,
             )
             for function, logical_id in (("ingest", "IngestFunction"), ("trigger", "TriggerFunction"))
+        }
+
+    with mail_stack() as mail:
+        path = send_path.SendPath(mail)
+        path.setup()
+        send_calls = send_path.scenarios(path)
+        send_timing = send_path.timing(path, send_path.QUICK if args.quick else send_path.FULL)
+        results["send"] = {
+            "webhook_types": list(mail.webhook_types),
+            "request_bytes": send_timing.request_bytes,
+            "calls": {name: scenario.as_dict() for name, scenario in send_calls.items()},
+            "timing": {name: summary.as_dict() for name, summary in send_timing.summaries.items()},
+            "cpu_split_ms": send_timing.cpu_split_ms,
         }
 
     results["throughput"] = {name: summary.as_dict() for name, summary in measured.items()}
@@ -179,8 +208,9 @@ def main() -> None:
         workload("identify_repeat", "identify, same traits again", "identify_repeat", "identify_repeat"),
     ]
     trigger_cpu = results["throughput"]["trigger_batch_100"]["cpu_ms_per_request"]
+    # The layer ships its bytecode (layers/core/Makefile), so a cold start imports as with .pyc cached.
     init_ms = {
-        f: results["coldstart"]["imports"]["no_bytecode"][f"import {f} app"]["import_ms"]
+        f: results["coldstart"]["imports"]["cached"][f"import {f} app"]["import_ms"]
         + results["coldstart"]["probes"][f]["first_call_ms"]
         for f in ("ingest", "trigger")
     }
@@ -205,11 +235,32 @@ def main() -> None:
         },
         "cold_start": {f: {"init_ms_estimate": ms, "cost": cost.cold_start_cost(ms)} for f, ms in init_ms.items()},
     }
+
+    def invocation(name: str) -> send_cost.Invocation:
+        measured_figures = results["send"]["timing"][name]
+        calls = results["send"]["calls"][name]
+        # The trigger function gets stream batches of up to 100 (template.yaml); measured with 10.
+        per_invocation = cost.TRIGGER_BATCH if name == "trigger_entry" else measured_figures["messages_per_request"]
+        return send_cost.Invocation(
+            name=name,
+            description=measured_figures["description"],
+            items_per_invocation=per_invocation,
+            cpu_ms_per_invocation=measured_figures["cpu_ms_per_message"] * per_invocation,
+            dynamo_calls_per_item=measured_figures["dynamo_calls_per_message"],
+            mailgun_calls_per_item=calls["mailgun_calls"],
+            rru_per_item=calls["rru"],
+            wru_per_item=calls["wru"],
+        )
+
+    delivery_webhooks = tuple(k for k in ("accepted", "delivered") if k in results["send"]["webhook_types"])
+    results["send"]["cost"] = send_cost.as_dict(
+        {name: invocation(name) for name in results["send"]["timing"]}, delivery_webhooks
+    )
     results["duration_s"] = time.perf_counter() - started
 
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "latest.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    markdown = report.render(results)
+    markdown = report.render(results) + "\n" + send_report.render(results)
     (RESULTS / "latest.md").write_text(markdown, encoding="utf-8")
     print(markdown)
     print(f"(bench took {results['duration_s']:.0f} s; results in bench/results/latest.json and latest.md)")

@@ -18,7 +18,7 @@ PRICES_AS_OF = "2026-12"
 PRICES = {
     "http_api_per_million_requests": 1.00,  # first 300 million requests a month
     "lambda_per_million_requests": 0.20,
-    "lambda_arm64_per_gb_second": 0.0000133334,
+    "lambda_x86_64_per_gb_second": 0.0000166667,  # the functions are x86_64 (template.yaml)
     "dynamodb_per_million_wru": 0.625,  # on-demand, standard table class
     "dynamodb_per_million_rru": 0.125,
     "dynamodb_stream_reads_by_lambda": 0.0,
@@ -70,7 +70,7 @@ class Bound:
 
 
 def lambda_gb_seconds_cost(billed_ms: float) -> float:
-    return MEMORY_GB * billed_ms / 1000 * PRICES["lambda_arm64_per_gb_second"]
+    return MEMORY_GB * billed_ms / 1000 * PRICES["lambda_x86_64_per_gb_second"]
 
 
 def per_million(workload: Workload, trigger_cpu_ms_per_batch: float, bound: str) -> Bound:

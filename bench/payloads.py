@@ -180,13 +180,22 @@ def http_event(endpoint: str, body: dict[str, Any], write_key: str, browser: boo
     context["http"].update({"path": path, "userAgent": user_agent})
     context.update(
         {
-            "routeKey": f"POST {path}",
+            "routeKey": "POST /v1/{endpoint}",
             "requestId": base64.b64encode(uuid.uuid4().bytes[:10]).decode(),
             "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
             "timeEpoch": int(now.timestamp() * 1000),
         }
     )
-    event.update({"routeKey": f"POST {path}", "rawPath": path, "body": text, "isBase64Encoded": False})
+    # One route serves every endpoint (template.yaml: /v1/{endpoint}); the handler reads the path parameter.
+    event.update(
+        {
+            "routeKey": "POST /v1/{endpoint}",
+            "rawPath": path,
+            "pathParameters": {"endpoint": endpoint},
+            "body": text,
+            "isBase64Encoded": False,
+        }
+    )
     return event
 
 

@@ -221,7 +221,7 @@ def cost_worked(results: dict[str, Any]) -> str:
         requests = 1_000_000 / w["events_per_request"]
         calls = w["dynamo_calls_per_request"]
         cpu = w["cpu_ms_per_request"]
-        gbs = prices["lambda_arm64_per_gb_second"]
+        gbs = prices["lambda_x86_64_per_gb_second"]
         lines = [
             f"**{w['description']}** ({requests:,.0f} requests of {w['events_per_request']} event(s)):",
             "",
@@ -275,7 +275,7 @@ def cost_beyond_requests(results: dict[str, Any]) -> str:
     lines += ["", "Cold starts (INIT is billed since August 2025), this machine's speed:"]
     for name, cold in costs["cold_start"].items():
         lines.append(
-            f"- {name}: import without .pyc + first invocation = {cold['init_ms_estimate']:.0f} ms,"
+            f"- {name}: import (the layer ships its .pyc) + first invocation = {cold['init_ms_estimate']:.0f} ms,"
             f" ${cold['cost']:.7f} per cold start at 512 MB"
         )
     return "\n".join(lines)
