@@ -17,14 +17,20 @@ from pynamodb.attributes import (
     UTCDateTimeAttribute,
     VersionAttribute,
 )
-from pynamodb.connection import Connection
 from pynamodb.exceptions import PynamoDBException, TransactWriteError, UpdateError
 from pynamodb.expressions.condition import size
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
-from tagmail.adapters.dynamodb import StatsItem, bind_model, is_condition_failure, save_item, unavailable
+from tagmail.adapters.dynamodb import (
+    StatsItem,
+    bind_model,
+    is_condition_failure,
+    save_item,
+    transaction_connection,
+    unavailable,
+)
 from tagmail.domain.campaigns import Campaign, CampaignStatus, Conversion, Variant
 from tagmail.domain.stats import Counter
 from tagmail.domain.triggers import (
@@ -223,7 +229,7 @@ class DynamoCampaignEntries:
         if revenue:
             counters.append(self._stats.revenue.add(revenue))
         try:
-            with TransactWrite(connection=_connection(self._model)) as transaction:
+            with TransactWrite(connection=transaction_connection(self._model)) as transaction:
                 write(transaction)
                 if counters:
                     stats = self._stats(f"{entry.project_id}#{entry.campaign_id}", entry.group)
@@ -236,11 +242,6 @@ class DynamoCampaignEntries:
         except PynamoDBException as exc:
             raise unavailable(exc) from exc
         return True
-
-
-def _connection(model: type[Model]) -> Connection:
-    meta = model.Meta
-    return Connection(region=meta.region, host=meta.host)
 
 
 def _entry_from_item(item: CampaignEntryItem) -> CampaignEntry:

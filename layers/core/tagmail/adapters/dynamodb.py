@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, fields
@@ -16,6 +17,7 @@ from pynamodb.attributes import (
     UTCDateTimeAttribute,
     VersionAttribute,
 )
+from pynamodb.connection import Connection
 from pynamodb.exceptions import PutError, PynamoDBException, UpdateError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
@@ -218,6 +220,17 @@ class Tables:
     stats: type[StatsItem]
     idempotency: type[IdempotencyItem]
     usage: type[UsageItem]
+
+
+@functools.lru_cache(maxsize=8)
+def _connection_to(region: str, host: str | None) -> Connection:
+    return Connection(region=region, host=host)
+
+
+def transaction_connection(model: type[Model]) -> Connection:
+    """The connection transactions of `model`'s table go through, one per container: creating a
+    botocore client costs tens of milliseconds, too much to pay for every transaction."""
+    return _connection_to(model.Meta.region, model.Meta.host)
 
 
 def bind_model(model: type[M], table_name: str, config: Config, **indexes: Any) -> type[M]:

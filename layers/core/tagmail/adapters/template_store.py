@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 
-from pynamodb.connection import Connection
 from pynamodb.exceptions import PynamoDBException, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
-from tagmail.adapters.dynamodb import TemplateItem, is_condition_failure, unavailable
+from tagmail.adapters.dynamodb import TemplateItem, is_condition_failure, transaction_connection, unavailable
 from tagmail.domain.templates import MailContent, Template, TemplateVersion
 from tagmail.errors import Conflict
 
@@ -83,7 +82,7 @@ class DynamoTemplates:
             else self._model.latest_version == version.version - 1
         )
         try:
-            with TransactWrite(connection=self._connection()) as transaction:
+            with TransactWrite(connection=transaction_connection(self._model)) as transaction:
                 transaction.save(meta, condition=expected)
                 transaction.save(item, condition=self._model.sk.does_not_exist())
         except TransactWriteError as exc:
@@ -94,10 +93,6 @@ class DynamoTemplates:
             if is_condition_failure(exc):
                 raise Conflict(f"template {template.id} changed meanwhile") from exc
             raise unavailable(exc) from exc
-
-    def _connection(self) -> Connection:
-        meta = self._model.Meta
-        return Connection(region=meta.region, host=meta.host)
 
 
 def load_item_range(model: type[TemplateItem], hash_key: str, range_key: str) -> TemplateItem | None:
