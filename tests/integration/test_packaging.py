@@ -154,6 +154,7 @@ def test_a_built_function_runs_with_only_the_built_layer(function: str) -> None:
     result = subprocess.run(
         [
             runtime_python(),
+            "-B",
             "-I",
             "-S",
             "-c",
