@@ -101,9 +101,11 @@ class Stack:
 
 
 @contextlib.contextmanager
-def local_stack() -> Iterator[Stack]:
+def stack_process(module: str) -> Iterator[dict[str, Any]]:
+    """Run `python -m <module>` (a local stack in a child process, so its moto server's CPU is not
+    counted as the handlers') and yield the facts it prints as its first line; stop it after."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "bench.stack_process"],
+        [sys.executable, "-m", module],
         cwd=ROOT,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
@@ -116,14 +118,8 @@ def local_stack() -> Iterator[Stack]:
     try:
         line = process.stdout.readline()
         if not line:
-            raise RuntimeError("the local stack did not start (run `python -m bench.stack_process` to see why)")
-        facts = json.loads(line)
-        yield Stack(
-            facts["moto_url"],
-            facts["physical_names"],
-            facts["environment"],
-            table_specs(ROOT / "template.yaml", facts["physical_names"]),
-        )
+            raise RuntimeError(f"the local stack did not start (run `python -m {module}` to see why)")
+        yield json.loads(line)
     finally:
         process.stdin.close()
         try:
@@ -131,3 +127,14 @@ def local_stack() -> Iterator[Stack]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@contextlib.contextmanager
+def local_stack() -> Iterator[Stack]:
+    with stack_process("bench.stack_process") as facts:
+        yield Stack(
+            facts["moto_url"],
+            facts["physical_names"],
+            facts["environment"],
+            table_specs(ROOT / "template.yaml", facts["physical_names"]),
+        )

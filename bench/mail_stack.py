@@ -5,10 +5,6 @@ sandbox's CPU time is counted as the handlers'."""
 from __future__ import annotations
 
 import contextlib
-import json
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,7 +12,7 @@ from typing import Any
 
 import requests
 
-from bench.aws import ROOT, Stack, table_specs
+from bench.aws import ROOT, Stack, stack_process, table_specs
 
 
 @dataclass(frozen=True)
@@ -50,22 +46,7 @@ class MailStack(Stack):
 
 @contextlib.contextmanager
 def mail_stack() -> Iterator[MailStack]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bench.mail_stack_process"],
-        cwd=ROOT,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        env={k: v for k, v in os.environ.items() if not k.startswith("AWS_")},
-    )
-    assert process.stdin is not None
-    assert process.stdout is not None
-    try:
-        line = process.stdout.readline()
-        if not line:
-            raise RuntimeError("the local stack did not start (run `python -m bench.mail_stack_process` to see why)")
-        facts = json.loads(line)
+    with stack_process("bench.mail_stack_process") as facts:
         yield MailStack(
             facts["moto_url"],
             facts["physical_names"],
@@ -77,10 +58,3 @@ def mail_stack() -> Iterator[MailStack]:
             receiver_url=facts["receiver_url"],
             webhook_types=tuple(facts["webhook_types"]),
         )
-    finally:
-        process.stdin.close()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
