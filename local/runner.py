@@ -98,6 +98,9 @@ class LocalFunction:
         self.events = events
         self._handler: Handler | None = None
         self._lock = threading.Lock()
+        # A Lambda container handles one event at a time, and handlers may rely on it (Powertools'
+        # resolver keeps the current request on the app). Here each function is one container.
+        self._invocation = threading.Lock()
 
     def new_context(self) -> LambdaContext:
         return LambdaContext(
@@ -116,21 +119,23 @@ class LocalFunction:
 
     def __call__(self, event: Any, context: Any = None) -> Any:
         context = context or self.new_context()
-        started = time.monotonic()
-        try:
-            return self.handler()(event, context)
-        finally:
-            duration = time.monotonic() - started
-            logger.debug(
-                "invoked function",
-                extra={"function": self.logical_id, "duration_ms": round(duration * 1000, 1)},
+        handler = self.handler()
+        with self._invocation:
+            started = time.monotonic()
+            try:
+                return handler(event, context)
+            finally:
+                self._log_duration(started)
+
+    def _log_duration(self, started: float) -> None:
+        duration = time.monotonic() - started
+        logger.debug("invoked function", extra={"function": self.logical_id, "duration_ms": round(duration * 1000, 1)})
+        if duration > self.timeout:
+            # Lambda would have killed it; locally we only say so.
+            logger.warning(
+                "function ran past its timeout",
+                extra={"function": self.logical_id, "timeout_s": self.timeout, "duration_s": round(duration, 3)},
             )
-            if duration > self.timeout:
-                # Lambda would have killed it; locally we only say so.
-                logger.warning(
-                    "function ran past its timeout",
-                    extra={"function": self.logical_id, "timeout_s": self.timeout, "duration_s": round(duration, 3)},
-                )
 
 
 def _load_handler(logical_id: str, code_dir: Path, handler: str) -> Handler:

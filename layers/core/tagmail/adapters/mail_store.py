@@ -39,12 +39,24 @@ class DynamoMessages:
     def reserve(self, record: MessageRecord) -> MessageRecord | None:
         """Write the record if its send key is new (the dedupe gate before Mailgun is called)."""
         item = _item_from_record(self._model, replace(record, revision=None))
-        return _record_from_item(item) if save_item(item, self._model.pk.does_not_exist()) else None
+        if save_item(item, self._model.pk.does_not_exist()):
+            return _record_from_item(item)
+        return self._our_own_write(item)
 
     def save(self, record: MessageRecord) -> MessageRecord | None:
         """Write `record` if the stored one is still at the revision it was read at."""
         item = _item_from_record(self._model, record)
-        return _record_from_item(item) if save_item(item) else None
+        return _record_from_item(item) if save_item(item) else self._our_own_write(item)
+
+    def _our_own_write(self, item: MessageItem) -> MessageRecord | None:
+        """After a refused conditional write: the stored record if it is exactly the one we wrote.
+        The SDK retries a write whose answer was lost (a timeout); its retry is then refused by
+        the first attempt's own success, which must not read as another writer's."""
+        stored = self.get(item.project_id, item.send_key)
+        if stored is None:
+            return None
+        written = _record_from_item(item)
+        return stored if replace(stored, revision=None) == replace(written, revision=None) else None
 
 
 class DynamoSuppressions:
