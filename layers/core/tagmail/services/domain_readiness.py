@@ -24,7 +24,7 @@ from tagmail.domain.dns_readiness import (
 from tagmail.domain.notices import NoticeKind
 from tagmail.domain.projects import Project
 from tagmail.domain.settings import MailgunRegion
-from tagmail.errors import Conflict, InvalidInput, NotFound, TagmailError
+from tagmail.errors import Conflict, NotFound, TagmailError
 from tagmail.observability import count, logger
 from tagmail.services.notices import Notifier
 from tagmail.services.ports import (
@@ -35,7 +35,7 @@ from tagmail.services.ports import (
     ProjectRepository,
     SecretStore,
 )
-from tagmail.services.settings import MailgunUnreachable
+from tagmail.services.settings import mailgun_failure
 
 
 @dataclass(frozen=True)
@@ -148,7 +148,7 @@ class DomainReadinessService:
         try:
             info = client.get_domain(domain)
         except TagmailError as error:
-            raise _mailgun_failure(error) from error
+            raise mailgun_failure(error, retry_hint="try the check again later", domain_refusal=False) from error
         if info is None:
             raise NotFound(f"Mailgun does not know {domain}; save the settings with the API key to create it there")
         expected = MailgunDomainRecords.from_mailgun(domain, info, eu=settings.mailgun_region is MailgunRegion.EU)
@@ -194,16 +194,3 @@ def _domain(project: Project) -> str:
     if not domain:
         raise Conflict("the project has no sending domain yet; set it with PUT /admin/v1/settings")
     return domain.lower()
-
-
-def _mailgun_failure(error: TagmailError) -> TagmailError:
-    status = getattr(error, "status", None)
-    if error.code == "mailgun_rejected" and status in (401, 403):
-        return InvalidInput(
-            f"Mailgun did not accept the API key ({error.message}); use the account's private API key",
-            field="mailgun_api_key",
-            code="mailgun_rejected",
-        )
-    if error.code == "mailgun_unavailable":
-        return MailgunUnreachable(f"{error.message}; try the check again later")
-    return error

@@ -160,7 +160,7 @@ class SettingsService:
         try:
             info = client.get_domain(domain)
         except TagmailError as error:
-            raise _mailgun_failure(error) from error
+            raise mailgun_failure(error) from error
         if info is None:
             raise NotFound(f"Mailgun does not know {domain}; save the settings with the API key to create it there")
         sending, receiving = _records(info)
@@ -179,7 +179,7 @@ class SettingsService:
                 count("MailgunDomainsCreated")
             webhooks = self._register_webhooks(client, domain)
         except TagmailError as error:
-            raise _mailgun_failure(error) from error
+            raise mailgun_failure(error) from error
         sending, receiving = _records(info)
         return DomainSetup(domain, created, _state(info), sending, receiving, webhooks)
 
@@ -405,8 +405,12 @@ def _same_url(url: str) -> str:
     return url.strip().rstrip("/").lower()
 
 
-def _mailgun_failure(error: TagmailError) -> TagmailError:
-    """Mailgun's refusal, in terms of the settings the caller can fix."""
+def mailgun_failure(
+    error: TagmailError, *, retry_hint: str = "nothing was changed, try again later", domain_refusal: bool = True
+) -> TagmailError:
+    """Mailgun's refusal, in terms of the settings the caller can fix: a refused key names
+    `mailgun_api_key`; any other refusal names `sending_domain` (when `domain_refusal`); Mailgun
+    being unreachable is a MailgunUnreachable ending with `retry_hint`."""
     status = getattr(error, "status", None)
     if error.code == "mailgun_rejected" and status in (401, 403):
         return InvalidInput(
@@ -414,10 +418,10 @@ def _mailgun_failure(error: TagmailError) -> TagmailError:
             field="mailgun_api_key",
             code="mailgun_rejected",
         )
-    if error.code == "mailgun_rejected":
+    if error.code == "mailgun_rejected" and domain_refusal:
         return InvalidInput(error.message, field="sending_domain", code="mailgun_rejected")
     if error.code == "mailgun_unavailable":
-        return MailgunUnreachable(f"{error.message}; nothing was changed, try again later")
+        return MailgunUnreachable(f"{error.message}; {retry_hint}")
     return error
 
 
