@@ -65,19 +65,7 @@ class Send:
         self.stats = FakeStats()
         self.renderer = EchoRenderer()
         self.mailer = FakeMailer()
-        self.service = SendService(
-            projects=self.projects,
-            secrets=self.secrets,
-            users=self.users,
-            templates=self.templates,
-            suppressions=self.suppressions,
-            messages=self.messages,
-            stats=self.stats,
-            renderer=self.renderer,
-            mailer_for=lambda settings, secrets: self.mailer,
-            clock=self.clock,
-            public_base_url="https://mail.example.com",
-        )
+        self.service = self.build_service()
         settings = MailSettings(
             sending_domain="mg.shop.example",
             sender_name="Shop",
@@ -100,6 +88,23 @@ class Send:
                 },
                 "ja",
             ),
+        )
+
+    def build_service(self, **extra: Any) -> SendService:
+        """The send service on this world's fakes; `extra` adds optional collaborators."""
+        return SendService(
+            projects=self.projects,
+            secrets=self.secrets,
+            users=self.users,
+            templates=self.templates,
+            suppressions=self.suppressions,
+            messages=self.messages,
+            stats=self.stats,
+            renderer=self.renderer,
+            mailer_for=lambda settings, secrets: self.mailer,
+            clock=self.clock,
+            public_base_url="https://mail.example.com",
+            **extra,
         )
 
     def user(self, user_id: str = "u1", **fields: Any) -> UserProfile:

@@ -17,7 +17,7 @@ from tagmail.domain.templates import MailContent, TemplateVersion
 from tagmail.domain.tracking import StoredEvent
 from tagmail.domain.triggers import TriggerRule, event_time_text
 from tagmail.domain.users import UserProfile
-from tagmail.services.send import SendOutcome, SendService
+from tagmail.services.send import SendOutcome
 from tagmail.services.trigger_recheck import TriggerRecheck
 from tests.unit.fakes import FakeCampaigns, FakeEventHistory
 from tests.unit.test_send_service import PROJECT, Send
@@ -30,20 +30,7 @@ class TriggerSend(Send):
         super().__init__()
         self.campaigns = FakeCampaigns()
         self.history = FakeEventHistory()
-        self.service = SendService(
-            projects=self.projects,
-            secrets=self.secrets,
-            users=self.users,
-            templates=self.templates,
-            suppressions=self.suppressions,
-            messages=self.messages,
-            stats=self.stats,
-            renderer=self.renderer,
-            mailer_for=lambda settings, secrets: self.mailer,
-            clock=self.clock,
-            public_base_url="https://mail.example.com",
-            recheck=TriggerRecheck(campaigns=self.campaigns, history=self.history),
-        )
+        self.service = self.build_service(recheck=TriggerRecheck(campaigns=self.campaigns, history=self.history))
         self.campaign = self.campaigns.add(
             Campaign(
                 id="cart",
